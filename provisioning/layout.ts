@@ -1,0 +1,24 @@
+// Fixed paths and ports on the server, shared by renderers, steps and tests.
+
+/** Where the data volume is mounted: everything that must survive a droplet rebuild. */
+export const DATA_DIR = "/srv/keel";
+export const POSTGRES_DATA_DIR = `${DATA_DIR}/postgresql/17/main`;
+export const LETSENCRYPT_DIR = `${DATA_DIR}/letsencrypt`;
+export const RELEASES_DIR = `${DATA_DIR}/releases`;
+/** Symlink to the release the API instances run. */
+export const CURRENT_RELEASE = `${DATA_DIR}/current`;
+/** Where the API release archive is copied before the api step unpacks it. */
+export const UPLOADS_DIR = "/var/lib/keel/uploads";
+/** Webroot for ACME HTTP-01 challenges. */
+export const ACME_WEBROOT = "/var/lib/keel/acme";
+export const API_ENV_FILE = "/etc/keel/api.env";
+/** API instance N listens on 127.0.0.1:(API_PORT_BASE + N). */
+export const API_PORT_BASE = 3000;
+
+export function apiPort(instance: number): number {
+  return API_PORT_BASE + instance;
+}
+
+export function uploadPath(releaseId: string): string {
+  return `${UPLOADS_DIR}/api-${releaseId}.tar.gz`;
+}

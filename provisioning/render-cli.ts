@@ -1,0 +1,108 @@
+// `npm run render -- --stack staging --out DIR`: writes every file the provisioning steps would
+// install, at its target path under DIR, plus the step scripts and their commands, so an
+// operator sees exactly what lands on the server. It reads Pulumi.<stack>.yaml itself (no
+// Pulumi CLI, no network) and shows placeholders where secrets and cloud outputs would be.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parse } from "yaml";
+import { CLOUD_ONLY_KEYS, checkSettings, ConfigError, type Settings } from "../infra/config-rules";
+import { volumeDevice } from "../infra/server";
+import { buildStep, readScript, STEPS } from "./steps";
+import type { SecretValues, ServerValues } from "./values";
+
+/** What `npm run render` shows where a secret would be. */
+export const PLACEHOLDER_SECRETS: SecretValues = {
+  postgresPassword: "RENDERED-PLACEHOLDER-postgres-password",
+  redisPassword: "RENDERED-PLACEHOLDER-redis-password",
+  jwtSecret: "RENDERED-PLACEHOLDER-jwt-secret",
+  adminApiKey: "RENDERED-PLACEHOLDER-admin-api-key",
+  s3AccessKeyId: "RENDERED-PLACEHOLDER-r2-access-key-id",
+  s3SecretAccessKey: "RENDERED-PLACEHOLDER-r2-secret-access-key",
+};
+
+/** Reads the `keel:` keys of a Pulumi stack file. */
+export function readStackFile(path: string): Record<string, unknown> {
+  const document = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
+  return Object.fromEntries(
+    Object.entries(document?.config ?? {})
+      .filter(([key]) => key.startsWith("keel:"))
+      .map(([key, value]) => [key.slice("keel:".length), value]),
+  );
+}
+
+/** Server values of a stack as `pulumi up` would compute them, cloud outputs as placeholders. */
+export function serverValuesFor(stack: string, settings: Settings): ServerValues {
+  const prefix = `keel-${stack}`;
+  return {
+    apiHost: settings.apiHost,
+    acmeEmail: settings.acmeEmail,
+    acmeServer: settings.acmeServer,
+    sshUser: settings.sshUser,
+    sshAllowCidrs: settings.sshAllowCidrs,
+    frontendOrigins: settings.frontendOrigins,
+    apiInstances: settings.apiInstances,
+    memoryMb: settings.memoryMb,
+    rateLimits: settings.rateLimits,
+    dataDevice: settings.existingHost === undefined ? volumeDevice(`${prefix}-data`) : "",
+    storage: {
+      endpoint: `https://${settings.cloudflareAccountId}.r2.cloudflarestorage.com`,
+      region: "auto",
+      bucket: `${prefix}-evidence`,
+    },
+    release: { id: "0000000000000000", archive: "dist/api-0000000000000000.tar.gz" },
+  };
+}
+
+/** Renders a stack's files under outDir; returns the paths written, relative to outDir. */
+export function renderStack(stack: string, stackFile: string, outDir: string): string[] {
+  const { settings, problems } = checkSettings(readStackFile(stackFile));
+  const relevant = problems.filter((p) => !(CLOUD_ONLY_KEYS as readonly string[]).includes(p.key));
+  if (relevant.length > 0) throw new ConfigError(relevant);
+
+  const values = serverValuesFor(stack, settings);
+  const written: string[] = [];
+  const write = (path: string, content: string): void => {
+    const target = join(outDir, path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, content);
+    written.push(path.replace(/^\//, ""));
+  };
+
+  const commands: string[] = [];
+  STEPS.forEach((step, index) => {
+    const plan = buildStep(step.name, values, PLACEHOLDER_SECRETS);
+    for (const file of plan.files) write(file.path, file.content);
+    const order = String(index + 1).padStart(2, "0");
+    write(`_keel/steps/${order}-${step.name}.sh`, readScript(step.name));
+    commands.push(`# ${order} ${step.name}: ${step.description}\n${plan.command}\n`);
+  });
+  write("_keel/steps/lib.sh", readScript("lib"));
+  write("_keel/commands.txt", commands.join("\n"));
+  return written;
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: { stack: { type: "string" }, out: { type: "string" } },
+  });
+  if (values.stack === undefined || values.out === undefined) {
+    console.error("usage: npm run render -- --stack <name> --out <dir>");
+    process.exit(2);
+  }
+  const root = resolve(__dirname, "..");
+  try {
+    const written = renderStack(
+      values.stack,
+      join(root, `Pulumi.${values.stack}.yaml`),
+      values.out,
+    );
+    console.log(`wrote ${written.length} files under ${values.out}:`);
+    for (const path of written) console.log(`  ${path}`);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+}
+
+if (require.main === module) main();

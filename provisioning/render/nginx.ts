@@ -1,0 +1,267 @@
+// nginx in front of the API: the main config and one include file per concern (TLS, limits,
+// upstream, port 80, port 443) plus two snippets. Everything nginx answers itself (413, 429,
+// 404 for /metrics, 503 when no instance answers) is JSON in the API's error shape.
+import type { RateLimits } from "../../infra/config-rules";
+import { ACME_WEBROOT, apiPort } from "../layout";
+
+export const NGINX_INCLUDE_DIR = "/etc/nginx/keel.d";
+export const NGINX_SNIPPET_DIR = "/etc/nginx/snippets";
+
+export interface NginxValues {
+  readonly apiHost: string;
+  readonly apiInstances: number;
+  readonly rateLimits: RateLimits;
+}
+
+/** Security headers; identical to the API's own, so every response carries the same set. */
+export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ["Strict-Transport-Security", "max-age=63072000; includeSubDomains"],
+  [
+    "Content-Security-Policy",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  ],
+  ["X-Content-Type-Options", "nosniff"],
+  ["X-Frame-Options", "DENY"],
+  ["Referrer-Policy", "no-referrer"],
+  ["Permissions-Policy", "camera=(), microphone=(), geolocation=()"],
+];
+
+/** The error body nginx returns itself, in the API's shape. */
+function jsonError(status: number, code: string, message: string): string {
+  return `return ${status} '{"error":{"code":"${code}","message":"${message}","requestId":"$keel_request_id"}}'`;
+}
+
+export function renderNginxConf(): string {
+  return `# Managed by Keel: nginx's main configuration. Keel's server blocks are in ${NGINX_INCLUDE_DIR}/.
+user www-data;
+worker_processes auto;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log warn;
+include /etc/nginx/modules-enabled/*.conf;
+
+events {
+	worker_connections 1024;
+}
+
+http {
+	sendfile on;
+	tcp_nopush on;
+	types_hash_max_size 2048;
+	server_tokens off;
+	include /etc/nginx/mime.types;
+	default_type application/octet-stream;
+
+	log_format keel_json escape=json '{"time":"$time_iso8601","requestId":"$keel_request_id",'
+		'"remote":"$remote_addr","method":"$request_method","uri":"$request_uri",'
+		'"status":$status,"bytes":$body_bytes_sent,"duration":$request_time,'
+		'"upstream":"$upstream_addr","upstreamStatus":"$upstream_status","agent":"$http_user_agent"}';
+	access_log /var/log/nginx/access.log keel_json;
+
+	gzip on;
+	gzip_types application/json text/plain;
+
+	include ${NGINX_INCLUDE_DIR}/*.conf;
+}
+`;
+}
+
+/** Mozilla's intermediate TLS configuration (guidelines 5.7): TLS 1.2 and 1.3, AEAD ciphers. */
+export function renderNginxTls(): string {
+  return `# Managed by Keel: TLS as Mozilla's "intermediate" profile. The DHE suites are left out: they
+# would need a dhparam file, and every client of TLS 1.2 speaks ECDHE.
+ssl_protocols TLSv1.2 TLSv1.3;
+ssl_ecdh_curve X25519:prime256v1:secp384r1;
+ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+ssl_prefer_server_ciphers off;
+ssl_session_timeout 1d;
+ssl_session_cache shared:KeelTLS:10m;
+ssl_session_tickets off;
+`;
+}
+
+export function renderNginxLimits(limits: RateLimits): string {
+  return `# Managed by Keel: request limits per client address, answered with 429.
+# Sign-up and login: ${limits.edgeAuthPerMinute} per minute, bursts of ${limits.edgeAuthBurst}.
+limit_req_zone $binary_remote_addr zone=keel_auth:10m rate=${limits.edgeAuthPerMinute}r/m;
+# The rest of the API: ${limits.edgeApiPerSecond} per second, bursts of ${limits.edgeApiBurst}. /health is not limited.
+limit_req_zone $binary_remote_addr zone=keel_api:10m rate=${limits.edgeApiPerSecond}r/s;
+limit_req_status 429;
+limit_req_log_level warn;
+
+# JSON bodies of up to 1 MB; larger requests get 413.
+client_max_body_size 1m;
+client_body_timeout 15s;
+client_header_timeout 15s;
+send_timeout 30s;
+keepalive_timeout 30s;
+`;
+}
+
+export function renderNginxUpstream(apiInstances: number): string {
+  const servers = Array.from(
+    { length: apiInstances },
+    (_, i) => `\tserver 127.0.0.1:${apiPort(i + 1)} max_fails=1 fail_timeout=5s;`,
+  ).join("\n");
+  return `# Managed by Keel: the API instances. While one restarts, nginx passes its requests to
+# another (proxy_next_upstream in snippets/keel-proxy.conf).
+upstream keel_api {
+${servers}
+	keepalive 16;
+}
+
+# A client's X-Request-ID is kept when it is a sane token; otherwise nginx makes one.
+map $http_x_request_id $keel_request_id {
+	"~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;
+	default $request_id;
+}
+`;
+}
+
+export function renderNginxHttp(apiHost: string): string {
+  return `# Managed by Keel: port 80 serves Let's Encrypt's HTTP-01 challenges and redirects the rest.
+server {
+	listen 80;
+	listen [::]:80;
+	server_name ${apiHost};
+
+	location ^~ /.well-known/acme-challenge/ {
+		root ${ACME_WEBROOT};
+		default_type text/plain;
+	}
+
+	location / {
+		return 301 https://${apiHost}$request_uri;
+	}
+}
+
+# Any other name: close the connection without an answer.
+server {
+	listen 80 default_server;
+	listen [::]:80 default_server;
+	server_name _;
+	return 444;
+}
+`;
+}
+
+export function renderNginxHttps(values: NginxValues): string {
+  const { apiHost, rateLimits } = values;
+  const authRetry = Math.ceil(60 / rateLimits.edgeAuthPerMinute);
+  return `# Managed by Keel: the API over HTTPS. Installed once the certificate exists.
+server {
+	listen 443 ssl default_server;
+	listen [::]:443 ssl default_server;
+	# Clients asking for another name get no certificate at all.
+	ssl_reject_handshake on;
+}
+
+server {
+	listen 443 ssl;
+	listen [::]:443 ssl;
+	http2 on;
+	server_name ${apiHost};
+
+	ssl_certificate /etc/letsencrypt/live/${apiHost}/fullchain.pem;
+	ssl_certificate_key /etc/letsencrypt/live/${apiHost}/privkey.pem;
+
+	include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+	default_type application/json;
+
+	error_page 413 @too_large;
+	error_page 502 504 @unavailable;
+
+	location = /health {
+		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
+	}
+
+	# Metrics are for the machine itself (curl http://127.0.0.1:300N/metrics), never the internet.
+	location = /metrics {
+		${jsonError(404, "not_found", "Not found")};
+	}
+
+	location /v1/auth/ {
+		limit_req zone=keel_auth burst=${rateLimits.edgeAuthBurst} nodelay;
+		error_page 429 @auth_limited;
+		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
+	}
+
+	location / {
+		limit_req zone=keel_api burst=${rateLimits.edgeApiBurst} nodelay;
+		error_page 429 @api_limited;
+		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
+	}
+
+	location @auth_limited {
+		include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+		add_header Retry-After ${authRetry} always;
+		${jsonError(429, "rate_limited", "Too many requests")};
+	}
+
+	location @api_limited {
+		include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+		add_header Retry-After 1 always;
+		${jsonError(429, "rate_limited", "Too many requests")};
+	}
+
+	location @too_large {
+		include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+		${jsonError(413, "payload_too_large", "Request body larger than 1 MB")};
+	}
+
+	location @unavailable {
+		include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+		add_header Retry-After 5 always;
+		${jsonError(503, "unavailable", "Service unavailable")};
+	}
+}
+`;
+}
+
+/** Response headers on every HTTPS response; the API's copies are hidden so none is doubled. */
+export function renderNginxHeaders(): string {
+  const headers = SECURITY_HEADERS.map(
+    ([name, value]) => `add_header ${name} "${value}" always;`,
+  ).join("\n");
+  return `# Managed by Keel: headers on every HTTPS response, including nginx's own errors.
+${headers}
+add_header X-Request-ID $keel_request_id always;
+`;
+}
+
+export function renderNginxProxy(): string {
+  const hidden = [...SECURITY_HEADERS.map(([name]) => name), "X-Request-ID", "X-Powered-By"]
+    .map((name) => `proxy_hide_header ${name};`)
+    .join("\n");
+  return `# Managed by Keel: how requests reach the API instances.
+proxy_pass http://keel_api;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+# nginx is the only proxy (the API trusts one hop): the client address is set, never appended.
+proxy_set_header X-Forwarded-For $remote_addr;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Request-ID $keel_request_id;
+proxy_connect_timeout 2s;
+proxy_read_timeout 60s;
+proxy_send_timeout 60s;
+
+# An instance that is restarting refuses connections: pass the request to the next one. POSTs
+# are retried too, because a refused connection never reached the API; the cost is that a
+# request interrupted by a crashed instance may run twice.
+proxy_next_upstream error non_idempotent;
+proxy_next_upstream_timeout 10s;
+
+${hidden}
+`;
+}
+
+/** Reloads nginx after certbot renews a certificate, if the configuration is valid. */
+export function renderCertbotDeployHook(): string {
+  return `#!/bin/sh
+# Managed by Keel: certbot runs this after renewing a certificate.
+set -eu
+nginx -t -q
+systemctl reload nginx
+`;
+}

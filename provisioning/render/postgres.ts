@@ -1,0 +1,84 @@
+// PostgreSQL 17 configuration: a conf.d file sized from the server's memory, pg_hba.conf, and
+// the SCRAM verifier of the application role's password.
+import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
+import { POSTGRES_DATA_DIR } from "../layout";
+
+export const POSTGRES_PORT = 5432;
+export const DATABASE = "keel";
+export const ROLE = "keel";
+
+const mb = (value: number): string => `${Math.round(value)}MB`;
+const clamp = (value: number, min: number, max: number): number =>
+  Math.min(max, Math.max(min, value));
+
+/** Memory settings for a server with `memoryMb` shared with Redis, nginx and the API. */
+export function postgresMemory(memoryMb: number): Record<string, string> {
+  return {
+    shared_buffers: mb(memoryMb / 4),
+    effective_cache_size: mb(memoryMb / 2),
+    work_mem: mb(clamp(memoryMb / 128, 4, 64)),
+    maintenance_work_mem: mb(clamp(memoryMb / 16, 64, 1024)),
+  };
+}
+
+export function renderPostgresConf(memoryMb: number): string {
+  const memory = Object.entries(postgresMemory(memoryMb))
+    .map(([key, value]) => `${key} = '${value}'`)
+    .join("\n");
+  return `# Managed by Keel: overrides of Debian's postgresql.conf, read last from conf.d.
+# Local clients only: the API runs on this machine.
+listen_addresses = 'localhost'
+port = ${POSTGRES_PORT}
+password_encryption = 'scram-sha-256'
+max_connections = 50
+
+# TimescaleDB must be preloaded; it starts background workers of its own.
+shared_preload_libraries = 'timescaledb'
+timescaledb.telemetry_level = off
+timescaledb.max_background_workers = 4
+max_worker_processes = 12
+
+# Memory, computed from ${memoryMb} MB of RAM.
+${memory}
+
+# SSD-backed storage.
+random_page_cost = 1.1
+effective_io_concurrency = 200
+max_wal_size = '1GB'
+
+# Logs go to the journal through Debian's log collector; slow statements are logged.
+log_min_duration_statement = 1000
+log_line_prefix = '%m [%p] %q%u@%d '
+log_timezone = 'UTC'
+timezone = 'UTC'
+`;
+}
+
+export function renderPgHba(): string {
+  return `# Managed by Keel: who may connect. Everything not listed is refused.
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 peer
+local   ${DATABASE}      ${ROLE}                     scram-sha-256
+host    ${DATABASE}      ${ROLE}      127.0.0.1/32   scram-sha-256
+host    ${DATABASE}      ${ROLE}      ::1/128        scram-sha-256
+`;
+}
+
+/**
+ * The SCRAM-SHA-256 verifier Postgres stores for `password` (RFC 5802, RFC 7677), in the form
+ * `ALTER ROLE … PASSWORD` accepts. Its salt derives from the password, so the same password
+ * always gives the same verifier: the step compares it with pg_authid and changes nothing when
+ * they match, and the password itself never reaches the server.
+ */
+export function scramVerifier(password: string, iterations = 4096): string {
+  const salt = createHmac("sha256", password).update("keel postgres salt").digest().subarray(0, 16);
+  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  const b64 = (b: Buffer): string => b.toString("base64");
+  return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
+}
+
+/** The data directory postgresql-common registers the cluster with. */
+export const POSTGRES_CLUSTER = { version: "17", name: "main", dataDir: POSTGRES_DATA_DIR };

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Step "api": unpacks the API release, installs its environment and units, runs the release's
+# migrations once, then restarts the instances one at a time, each gated on its /ready. When
+# an instance of a new release never becomes ready, the previous release is restored.
+# Usage: api.sh WORK --release ID --archive PATH --instances N
+set -Eeuo pipefail
+
+# shellcheck source=lib.sh
+source "$1/lib.sh"
+
+readonly RELEASES=/srv/keel/releases
+readonly CURRENT=/srv/keel/current
+readonly ENV_FILE=/etc/keel/api.env
+readonly PORT_BASE=3000
+readonly MAX_INSTANCES=8
+readonly KEEP_RELEASES=5
+readonly READY_TIMEOUT=60
+
+# unpack_release ID ARCHIVE: the archive's SHA-256 starts with ID; a release is unpacked once.
+unpack_release() {
+  local id="$1" archive="$2"
+  [[ -f "${RELEASES}/${id}/server.js" ]] && return 0
+  [[ -f "${archive}" ]] || die "release ${id}: ${archive} is missing (the api-release upload copies it)"
+  local digest staging
+  digest="$(sha256sum "${archive}" | cut -d' ' -f1)"
+  [[ "${digest}" == "${id}"* ]] || die "release ${id}: ${archive} is corrupt (SHA-256 ${digest})"
+  staging="$(mktemp -d "${RELEASES}/.staging.XXXXXX")"
+  tar -xzf "${archive}" -C "${staging}" --no-same-owner
+  if [[ ! -f "${staging}/server.js" || ! -f "${staging}/migrate.js" ]]; then
+    rm -rf "${staging}"
+    die "release ${id}: the archive holds no server.js and migrate.js"
+  fi
+  chmod -R u=rwX,go=rX "${staging}"
+  rm -rf "${RELEASES:?}/${id}"
+  mv "${staging}" "${RELEASES}/${id}"
+  rm -f "${archive}"
+  note_change "unpacked release ${id}"
+}
+
+# install_runtime: environment file and units. Sets RESTART_ALL when running instances must
+# pick up a change.
+install_runtime() {
+  RESTART_ALL=0
+  install_rendered "${ENV_FILE}" 0640 root keel
+  if last_changed; then RESTART_ALL=1; fi
+  local units_changed=0
+  install_rendered /etc/systemd/system/keel-api@.service 0644 root root
+  if last_changed; then units_changed=1; fi
+  install_rendered /etc/systemd/system/keel-migrate@.service 0644 root root
+  if last_changed; then units_changed=1; fi
+  if ((units_changed == 1)); then
+    daemon_reload
+    RESTART_ALL=1
+  fi
+}
+
+migrate_release() {
+  local id="$1"
+  [[ -f "${RELEASES}/${id}/.migrated" ]] && return 0
+  if ! systemctl start "keel-migrate@${id}.service"; then
+    journalctl -u "keel-migrate@${id}.service" -n 30 --no-pager >&2 || true
+    die "the migrations of release ${id} failed; the running release is untouched"
+  fi
+  touch "${RELEASES}/${id}/.migrated"
+  note_change "applied the migrations of release ${id}"
+}
+
+instance_ready() {
+  curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$((PORT_BASE + $1))/ready"
+}
+
+restart_instance() {
+  systemctl restart "keel-api@$1.service"
+  wait_for "${READY_TIMEOUT}" "keel-api@$1 is ready" instance_ready "$1"
+}
+
+switch_current() {
+  ln -sfn "${RELEASES}/$1" "${CURRENT}.keel-new"
+  mv -T "${CURRENT}.keel-new" "${CURRENT}"
+  touch "${RELEASES}/$1"
+}
+
+current_release() {
+  if [[ -L "${CURRENT}" ]]; then
+    basename "$(readlink "${CURRENT}")"
+  fi
+}
+
+# roll_back FAILED_INSTANCE RELEASE PREVIOUS: puts PREVIOUS back on every restarted instance.
+roll_back() {
+  local failed="$1" id="$2" previous="$3" i
+  journalctl -u "keel-api@${failed}.service" -n 30 --no-pager >&2 || true
+  if [[ -z "${previous}" || "${previous}" == "${id}" ]]; then
+    die "keel-api@${failed} did not become ready within ${READY_TIMEOUT} s (its log is above)"
+  fi
+  switch_current "${previous}"
+  for ((i = 1; i <= failed; i++)); do
+    restart_instance "${i}" || info "keel-api@${i} is not ready on ${previous} either"
+  done
+  die "release ${id} never became ready on keel-api@${failed}; rolled back to ${previous}"
+}
+
+roll_out() {
+  local id="$1" instances="$2"
+  local previous i
+  previous="$(current_release)"
+  if [[ "${previous}" != "${id}" ]]; then
+    switch_current "${id}"
+    note_change "current release ${id} (was ${previous:-none})"
+    RESTART_ALL=1
+  fi
+  for ((i = 1; i <= instances; i++)); do
+    ensure_enabled "keel-api@${i}.service"
+    if ((RESTART_ALL == 1)) || ! systemctl is-active --quiet "keel-api@${i}.service"; then
+      restart_instance "${i}" || roll_back "${i}" "${id}" "${previous}"
+      note_change "restarted keel-api@${i}"
+    fi
+  done
+}
+
+stop_extra_instances() {
+  local instances="$1" i
+  for ((i = instances + 1; i <= MAX_INSTANCES; i++)); do
+    if systemctl is-enabled --quiet "keel-api@${i}.service" 2>/dev/null ||
+      systemctl is-active --quiet "keel-api@${i}.service"; then
+      systemctl disable --now --quiet "keel-api@${i}.service"
+      note_change "stopped keel-api@${i}"
+    fi
+  done
+}
+
+# Keeps the newest releases and always the current one.
+prune_releases() {
+  local current kept=0 dir
+  current="$(current_release)"
+  while IFS= read -r dir; do
+    if [[ "${dir}" == "${current}" ]] || ((kept < KEEP_RELEASES)); then
+      kept=$((kept + 1))
+      continue
+    fi
+    rm -rf "${RELEASES:?}/${dir}"
+    note_change "removed old release ${dir}"
+  done < <(find "${RELEASES}" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %f\n' |
+    sort -rn | cut -d' ' -f2)
+}
+
+main() {
+  keel_start api "$1"
+  shift
+  local id="" archive="" instances=""
+  while (($# > 0)); do
+    case "$1" in
+      --release) id="$2" ;;
+      --archive) archive="$2" ;;
+      --instances) instances="$2" ;;
+      *) die "unknown argument $1" ;;
+    esac
+    shift 2
+  done
+  [[ "${id}" =~ ^[0-9a-f]{16,64}$ && -n "${archive}" && "${instances}" =~ ^[1-8]$ ]] ||
+    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8"
+
+  ensure_packages nodejs curl
+  unpack_release "${id}" "${archive}"
+  install_runtime
+  migrate_release "${id}"
+  roll_out "${id}" "${instances}"
+  stop_extra_instances "${instances}"
+  prune_releases
+  keel_finish
+}
+
+main "$@"

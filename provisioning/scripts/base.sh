@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Step "base": security updates, the keel group and user, SSH hardening, the host firewall,
+# fail2ban, journald limits, the data volume, swap and kernel settings.
+# Usage: base.sh WORK --data-device DEVICE|"" --swap-mb N
+set -Eeuo pipefail
+
+# shellcheck source=lib.sh
+source "$1/lib.sh"
+
+readonly DATA_DIR=/srv/keel
+readonly SWAP_FILE=/swapfile
+
+upgrade_packages() {
+  apt_update_once
+  local pending
+  pending="$(apt-get -s -o Debug::NoLocking=1 upgrade --with-new-pkgs | grep -c '^Inst ' || true)"
+  ((pending > 0)) || return 0
+  apt_get upgrade --with-new-pkgs >/dev/null
+  note_change "upgraded ${pending} package(s)"
+}
+
+ensure_accounts() {
+  if ! getent group keel >/dev/null; then
+    groupadd --system keel
+    note_change "group keel"
+  fi
+  if ! getent passwd keel-api >/dev/null; then
+    useradd --system --gid keel --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "Keel API" keel-api
+    note_change "user keel-api"
+  fi
+}
+
+configure_sshd() {
+  install_validated /etc/ssh/sshd_config.d/00-keel.conf 0644 root root sshd -t
+  if last_changed; then
+    systemctl reload ssh
+    info "sshd reloaded"
+  fi
+}
+
+configure_firewall() {
+  install_validated /etc/nftables.conf 0755 root root nft -c -f /etc/nftables.conf
+  if last_changed || ! nft list table inet keel >/dev/null 2>&1; then
+    nft -f /etc/nftables.conf
+    info "firewall rules loaded"
+  fi
+  ensure_enabled nftables.service
+}
+
+configure_fail2ban() {
+  install_rendered /etc/fail2ban/jail.d/keel.local 0644 root root
+  local changed=${KEEL_LAST_CHANGED}
+  ensure_enabled fail2ban.service
+  if ((changed == 1)) && systemctl is-active --quiet fail2ban; then
+    systemctl restart fail2ban
+  fi
+  ensure_started fail2ban.service
+}
+
+configure_journald() {
+  install_rendered /etc/systemd/journald.conf.d/50-keel.conf 0644 root root
+  if last_changed; then
+    systemctl restart systemd-journald
+  fi
+}
+
+configure_updates() {
+  install_rendered /etc/apt/apt.conf.d/20auto-upgrades 0644 root root
+  install_rendered /etc/apt/apt.conf.d/52keel-unattended-upgrades 0644 root root
+}
+
+configure_sysctl() {
+  install_rendered /etc/sysctl.d/60-keel.conf 0644 root root
+  last_changed || return 0
+  if is_container; then
+    info "container: kernel settings are the host's; /etc/sysctl.d/60-keel.conf applies on a real server"
+  else
+    sysctl -q -p /etc/sysctl.d/60-keel.conf
+  fi
+}
+
+mount_data_volume() {
+  local device="$1"
+  if [[ -z "${device}" ]]; then
+    ensure_dir "${DATA_DIR}" 0755 root root
+    return 0
+  fi
+  wait_for 120 "data volume ${device} is attached" test -b "${device}" ||
+    die "the data volume ${device} did not appear; is it attached to this droplet?"
+  install_rendered /etc/systemd/system/srv-keel.mount 0644 root root
+  if last_changed; then
+    daemon_reload
+  fi
+  ensure_enabled srv-keel.mount
+  ensure_started srv-keel.mount
+  mountpoint -q "${DATA_DIR}" || die "${DATA_DIR} is not mounted"
+}
+
+ensure_swap() {
+  local size_mb="$1"
+  ((size_mb > 0)) || return 0
+  if is_container; then
+    info "container: no swap (swapon is not permitted)"
+    return 0
+  fi
+  if [[ ! -f "${SWAP_FILE}" ]]; then
+    fallocate -l "${size_mb}M" "${SWAP_FILE}"
+    chmod 0600 "${SWAP_FILE}"
+    mkswap -q "${SWAP_FILE}"
+    note_change "created ${size_mb} MB swap file"
+  fi
+  if ! grep -q "^${SWAP_FILE} " /etc/fstab; then
+    printf '%s none swap sw 0 0\n' "${SWAP_FILE}" >>/etc/fstab
+    note_change "swap in /etc/fstab"
+  fi
+  if ! swapon --show=NAME --noheadings | grep -qx "${SWAP_FILE}"; then
+    swapon "${SWAP_FILE}"
+    note_change "swap on"
+  fi
+}
+
+ensure_directories() {
+  ensure_dir "${DATA_DIR}/releases" 0755 root root
+  ensure_dir /var/lib/keel 0755 root root
+  ensure_dir /var/lib/keel/uploads 0700 root root
+  ensure_dir /var/lib/keel/acme 0755 root root
+  ensure_dir /etc/keel 0750 root keel
+}
+
+main() {
+  keel_start base "$1"
+  shift
+  local data_device="" swap_mb=0
+  while (($# > 0)); do
+    case "$1" in
+      --data-device) data_device="$2" ;;
+      --swap-mb) swap_mb="$2" ;;
+      *) die "unknown argument $1" ;;
+    esac
+    shift 2
+  done
+
+  upgrade_packages
+  ensure_packages nftables fail2ban python3-systemd unattended-upgrades
+  ensure_accounts
+  configure_sshd
+  configure_firewall
+  configure_fail2ban
+  configure_journald
+  configure_updates
+  configure_sysctl
+  mount_data_volume "${data_device}"
+  ensure_swap "${swap_mb}"
+  ensure_directories
+  keel_finish
+}
+
+main "$@"

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Step "nginx": nginx and certbot from Debian; Keel's configuration; a certificate for the API
+# host from the ACME server, kept on the data volume and renewed by certbot.timer, whose deploy
+# hook reloads nginx. Every configuration change is checked with `nginx -t` before a reload,
+# and a refused change is rolled back.
+# Usage: nginx.sh WORK --domain HOST --email EMAIL --acme-server URL --webroot DIR
+set -Eeuo pipefail
+
+# shellcheck source=lib.sh
+source "$1/lib.sh"
+
+readonly UNIT=nginx.service
+readonly INCLUDE_DIR=/etc/nginx/keel.d
+readonly LETSENCRYPT_LINK=/etc/letsencrypt
+readonly LETSENCRYPT_DATA=/srv/keel/letsencrypt
+
+NGINX_CHANGED=0
+NGINX_BACKUP=""
+
+# Certificates live on the data volume, so a rebuilt server keeps them (no re-issue, no
+# Let's Encrypt duplicate-certificate limit).
+link_letsencrypt() {
+  ensure_dir "${LETSENCRYPT_DATA}" 0755 root root
+  if [[ -L "${LETSENCRYPT_LINK}" && "$(readlink "${LETSENCRYPT_LINK}")" == "${LETSENCRYPT_DATA}" ]]; then
+    return 0
+  fi
+  if [[ -d "${LETSENCRYPT_LINK}" && ! -L "${LETSENCRYPT_LINK}" ]]; then
+    [[ -z "$(ls -A "${LETSENCRYPT_LINK}")" ]] ||
+      die "${LETSENCRYPT_LINK} is a non-empty directory; move its contents to ${LETSENCRYPT_DATA} first"
+    rmdir "${LETSENCRYPT_LINK}"
+  fi
+  ln -sfn "${LETSENCRYPT_DATA}" "${LETSENCRYPT_LINK}"
+  note_change "${LETSENCRYPT_LINK} -> ${LETSENCRYPT_DATA}"
+}
+
+# nginx_install DEST: installs a rendered nginx file, keeping a copy of /etc/nginx first.
+nginx_install() {
+  if [[ -z "${NGINX_BACKUP}" ]]; then
+    NGINX_BACKUP="$(mktemp -d)"
+    cp -a /etc/nginx "${NGINX_BACKUP}/"
+  fi
+  install_rendered "$1" 0644 root root
+  if last_changed; then NGINX_CHANGED=1; fi
+}
+
+# apply_nginx: when files changed, validate and reload (or start); roll back a refused change.
+apply_nginx() {
+  local refusal
+  if ((NGINX_CHANGED == 1)) && ! refusal="$(nginx -t -q 2>&1)"; then
+    rm -rf /etc/nginx
+    cp -a "${NGINX_BACKUP}/nginx" /etc/nginx
+    die "nginx refused the new configuration, which was rolled back: ${refusal}"
+  fi
+  if ! systemctl is-active --quiet "${UNIT}"; then
+    systemctl start "${UNIT}"
+    note_change "started ${UNIT}"
+  elif ((NGINX_CHANGED == 1)); then
+    systemctl reload "${UNIT}"
+    info "nginx reloaded"
+  fi
+  NGINX_CHANGED=0
+  [[ -z "${NGINX_BACKUP}" ]] || rm -rf "${NGINX_BACKUP}"
+  NGINX_BACKUP=""
+}
+
+install_sandbox() {
+  install_rendered /etc/systemd/system/nginx.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+    if systemctl is-active --quiet "${UNIT}"; then
+      systemctl restart "${UNIT}"
+      note_change "restarted ${UNIT} (sandbox changed)"
+    fi
+  fi
+}
+
+# The site Debian enables is not part of Keel's nginx.conf; remove it so nobody edits it in vain.
+remove_default_site() {
+  remove_file /etc/nginx/sites-enabled/default
+}
+
+install_http_configuration() {
+  local conf
+  for conf in /etc/nginx/nginx.conf "${INCLUDE_DIR}/10-tls.conf" "${INCLUDE_DIR}/20-limits.conf" \
+    "${INCLUDE_DIR}/30-upstream.conf" "${INCLUDE_DIR}/40-http.conf" \
+    /etc/nginx/snippets/keel-headers.conf /etc/nginx/snippets/keel-proxy.conf; do
+    nginx_install "${conf}"
+  done
+}
+
+# certificate_wanted DOMAIN SERVER: true when there is no certificate for DOMAIN issued by SERVER.
+certificate_wanted() {
+  local domain="$1" server="$2"
+  local renewal="${LETSENCRYPT_LINK}/renewal/${domain}.conf"
+  [[ -f "${LETSENCRYPT_LINK}/live/${domain}/fullchain.pem" && -f "${renewal}" ]] || return 0
+  ! grep -qxF "server = ${server}" "${renewal}"
+}
+
+ensure_certificate() {
+  local domain="$1" email="$2" server="$3" webroot="$4"
+  certificate_wanted "${domain}" "${server}" || return 0
+  local force=()
+  if [[ -f "${LETSENCRYPT_LINK}/live/${domain}/fullchain.pem" ]]; then
+    force=(--force-renewal)
+  fi
+  certbot certonly --non-interactive --quiet --agree-tos --no-eff-email \
+    --email "${email}" --server "${server}" --key-type ecdsa \
+    --webroot --webroot-path "${webroot}" --cert-name "${domain}" -d "${domain}" "${force[@]}"
+  note_change "certificate for ${domain} from ${server}"
+}
+
+install_renewal_hook() {
+  install_rendered /etc/letsencrypt/renewal-hooks/deploy/keel-reload-nginx 0755 root root
+  ensure_enabled certbot.timer
+  ensure_started certbot.timer
+}
+
+main() {
+  keel_start nginx "$1"
+  shift
+  local domain="" email="" server="" webroot=""
+  while (($# > 0)); do
+    case "$1" in
+      --domain) domain="$2" ;;
+      --email) email="$2" ;;
+      --acme-server) server="$2" ;;
+      --webroot) webroot="$2" ;;
+      *) die "unknown argument $1" ;;
+    esac
+    shift 2
+  done
+  [[ -n "${domain}" && -n "${email}" && -n "${server}" && -n "${webroot}" ]] ||
+    die "usage: nginx.sh WORK --domain HOST --email EMAIL --acme-server URL --webroot DIR"
+
+  link_letsencrypt
+  ensure_packages nginx certbot
+  install_sandbox
+  remove_default_site
+  install_http_configuration
+  apply_nginx
+  ensure_enabled "${UNIT}"
+
+  ensure_certificate "${domain}" "${email}" "${server}" "${webroot}"
+  install_renewal_hook
+  nginx_install "${INCLUDE_DIR}/50-https.conf"
+  apply_nginx
+  keel_finish
+}
+
+main "$@"

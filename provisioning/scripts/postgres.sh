@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Step "postgres": PostgreSQL 17 and TimescaleDB from Debian, the cluster on the data volume,
+# Keel's settings and client rules, a hardened unit, and the keel role and database.
+# The role's password arrives as a SCRAM verifier (payload input role-verifier), never in clear.
+set -Eeuo pipefail
+
+# shellcheck source=lib.sh
+source "$1/lib.sh"
+
+readonly VERSION=17
+readonly CLUSTER=main
+readonly UNIT="postgresql@${VERSION}-${CLUSTER}.service"
+readonly DATA_DIR="/srv/keel/postgresql/${VERSION}/${CLUSTER}"
+readonly CONF_DIR="/etc/postgresql/${VERSION}/${CLUSTER}"
+readonly ROLE=keel
+readonly DATABASE=keel
+
+psql_admin() {
+  runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --no-psqlrc "$@"
+}
+
+query() {
+  psql_admin -tA -d "$1" -c "$2"
+}
+
+# Debian's package would create a cluster on the root disk; Keel creates its own on the volume.
+prevent_default_cluster() {
+  local conf=/etc/postgresql-common/createcluster.d/50-keel.conf
+  local tmp
+  tmp="$(mktemp)"
+  printf '%s\n' "# Managed by Keel: clusters live on the data volume." \
+    "create_main_cluster = false" \
+    "data_directory = '/srv/keel/postgresql/%v/%c'" >"${tmp}"
+  install_file "${tmp}" "${conf}" 0644 root root
+  rm -f "${tmp}"
+}
+
+ensure_cluster() {
+  if pg_lsclusters --no-header | awk '{print $1 "/" $2}' | grep -qx "${VERSION}/${CLUSTER}"; then
+    return 0
+  fi
+  ensure_dir /srv/keel/postgresql 0755 postgres postgres
+  if [[ -f "${DATA_DIR}/PG_VERSION" ]]; then
+    # A rebuilt server: the volume already holds the cluster; register it again.
+    pg_createcluster "${VERSION}" "${CLUSTER}" -d "${DATA_DIR}" >/dev/null
+    note_change "registered the existing cluster in ${DATA_DIR}"
+  else
+    pg_createcluster "${VERSION}" "${CLUSTER}" -d "${DATA_DIR}" -p 5432 --locale C.UTF-8 \
+      -- --data-checksums --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+    note_change "created cluster ${VERSION}/${CLUSTER} in ${DATA_DIR}"
+  fi
+}
+
+# Installs settings, client rules and the unit drop-in; prints what the running server needs:
+# nothing, a reload or a restart.
+install_configuration() {
+  local needs=none
+  install_rendered "${CONF_DIR}/conf.d/50-keel.conf" 0644 postgres postgres
+  if last_changed; then needs=reload; fi
+  install_rendered "${CONF_DIR}/pg_hba.conf" 0640 postgres postgres
+  if last_changed; then needs=reload; fi
+  install_rendered /etc/systemd/system/postgresql@.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+    needs=restart
+  fi
+  KEEL_PG_NEEDS="${needs}"
+}
+
+apply_configuration() {
+  ensure_enabled "${UNIT}"
+  if ! systemctl is-active --quiet "${UNIT}"; then
+    systemctl start "${UNIT}"
+    note_change "started ${UNIT}"
+    return 0
+  fi
+  case "${KEEL_PG_NEEDS}" in
+    restart)
+      systemctl restart "${UNIT}"
+      note_change "restarted ${UNIT} (sandbox changed)"
+      ;;
+    reload)
+      systemctl reload "${UNIT}"
+      # Some settings (shared_preload_libraries, memory) only apply on a restart.
+      if [[ "$(query postgres "SELECT count(*) FROM pg_settings WHERE pending_restart")" != "0" ]]; then
+        systemctl restart "${UNIT}"
+        note_change "restarted ${UNIT} (settings need a restart)"
+      else
+        info "configuration reloaded"
+      fi
+      ;;
+    none) ;;
+  esac
+}
+
+wait_until_accepting() {
+  wait_for 60 "PostgreSQL accepts connections" runuser -u postgres -- pg_isready -q -p 5432 ||
+    die "PostgreSQL did not accept connections within 60 s; see journalctl -u ${UNIT}"
+}
+
+ensure_role() {
+  local verifier current
+  verifier="$(input role-verifier)"
+  [[ "${verifier}" =~ ^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$ ]] ||
+    die "the role verifier in the payload is malformed"
+  current="$(query postgres "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '${ROLE}'")"
+  if [[ -z "$(query postgres "SELECT 1 FROM pg_roles WHERE rolname = '${ROLE}'")" ]]; then
+    psql_admin -d postgres <<<"CREATE ROLE ${ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${verifier}';"
+    note_change "role ${ROLE}"
+  elif [[ "${current}" != "${verifier}" ]]; then
+    psql_admin -d postgres <<<"ALTER ROLE ${ROLE} PASSWORD '${verifier}';"
+    note_change "password of role ${ROLE}"
+  fi
+}
+
+ensure_database() {
+  if [[ -z "$(query postgres "SELECT 1 FROM pg_database WHERE datname = '${DATABASE}'")" ]]; then
+    psql_admin -d postgres <<<"CREATE DATABASE ${DATABASE} OWNER ${ROLE};"
+    note_change "database ${DATABASE}"
+  fi
+  # The extension needs a superuser; the API's migrations find it and use it.
+  if [[ -z "$(query "${DATABASE}" "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")" ]]; then
+    psql_admin -d "${DATABASE}" <<<"CREATE EXTENSION IF NOT EXISTS timescaledb;"
+    note_change "extension timescaledb in ${DATABASE}"
+  fi
+}
+
+main() {
+  keel_start postgres "$1"
+  KEEL_PG_NEEDS=none
+  prevent_default_cluster
+  ensure_packages postgresql-common
+  ensure_packages "postgresql-${VERSION}" "postgresql-${VERSION}-timescaledb"
+  ensure_cluster
+  install_configuration
+  apply_configuration
+  wait_until_accepting
+  ensure_role
+  ensure_database
+  keel_finish
+}
+
+main "$@"

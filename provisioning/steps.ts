@@ -1,0 +1,264 @@
+// The ordered list of provisioning steps. Names, order and which secrets each step needs are
+// static; what a step sends is a pure function of plain values (buildStep), shared by the
+// Pulumi component, the end-to-end runner and `npm run render`.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ACME_WEBROOT, API_ENV_FILE, uploadPath } from "./layout";
+import { encodePayload, stepCommand, type PayloadFile } from "./payload";
+import { renderApiEnv, renderApiUnit, renderMigrateUnit } from "./render/api";
+import { renderFail2banJail, renderNftables } from "./render/firewall";
+import {
+  renderNginxHardening,
+  renderPostgresHardening,
+  renderRedisHardening,
+} from "./render/hardening";
+import {
+  NGINX_INCLUDE_DIR,
+  NGINX_SNIPPET_DIR,
+  renderCertbotDeployHook,
+  renderNginxConf,
+  renderNginxHeaders,
+  renderNginxHttp,
+  renderNginxHttps,
+  renderNginxLimits,
+  renderNginxProxy,
+  renderNginxTls,
+  renderNginxUpstream,
+} from "./render/nginx";
+import { renderPgHba, renderPostgresConf, scramVerifier } from "./render/postgres";
+import { renderRedisAcl, renderRedisConf } from "./render/redis";
+import { renderSshdConfig } from "./render/sshd";
+import {
+  DATA_MOUNT_UNIT,
+  renderAutoUpgrades,
+  renderDataMount,
+  renderJournald,
+  renderSysctl,
+  renderUnattendedUpgrades,
+  swapSizeMb,
+} from "./render/system";
+import type { SecretName, SecretValues, ServerValues } from "./values";
+
+export const STEP_NAMES = ["wait", "base", "postgres", "redis", "nginx", "api"] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+/** A file the step installs on the server, at `path`. Secret files never leave the payload. */
+export interface RenderedFile {
+  readonly path: string;
+  readonly content: string;
+  /** Holds a secret: mode 0600 in the payload, and `npm run render` shows placeholders. */
+  readonly secret?: boolean;
+}
+
+export interface StepDefinition {
+  readonly name: StepName;
+  readonly description: string;
+  /** Secrets the step's payload carries; a step with any gets `logging: none`. */
+  readonly secrets: readonly SecretName[];
+  /** How long the step may run on a slow server before Pulumi gives up. */
+  readonly timeoutMinutes: number;
+  /** Non-secret arguments of the script: visible in the command, so in `pulumi preview`. */
+  readonly args: (values: ServerValues) => string[];
+  readonly files: (values: ServerValues, secrets: SecretValues) => RenderedFile[];
+  /** Values the script consumes without installing them (payload inputs/<name>). */
+  readonly inputs?: (values: ServerValues, secrets: SecretValues) => Record<string, string>;
+}
+
+const file = (path: string, content: string, secret = false): RenderedFile => ({
+  path,
+  content,
+  secret,
+});
+
+export const STEPS: readonly StepDefinition[] = [
+  {
+    name: "wait",
+    description: "wait for SSH, cloud-init and boot; require Debian 13",
+    secrets: [],
+    timeoutMinutes: 15,
+    args: () => [],
+    files: () => [],
+  },
+  {
+    name: "base",
+    description: "updates, accounts, sshd, firewall, fail2ban, journald, data volume, swap",
+    secrets: [],
+    timeoutMinutes: 30,
+    args: (v) => ["--data-device", v.dataDevice, "--swap-mb", String(swapSizeMb(v.memoryMb))],
+    files: (v) => [
+      file("/etc/ssh/sshd_config.d/00-keel.conf", renderSshdConfig(v.sshUser)),
+      file("/etc/nftables.conf", renderNftables(v.sshAllowCidrs)),
+      file("/etc/fail2ban/jail.d/keel.local", renderFail2banJail(v.sshAllowCidrs)),
+      file("/etc/systemd/journald.conf.d/50-keel.conf", renderJournald()),
+      file("/etc/apt/apt.conf.d/20auto-upgrades", renderAutoUpgrades()),
+      file("/etc/apt/apt.conf.d/52keel-unattended-upgrades", renderUnattendedUpgrades()),
+      file("/etc/sysctl.d/60-keel.conf", renderSysctl()),
+      ...(v.dataDevice === ""
+        ? []
+        : [file(`/etc/systemd/system/${DATA_MOUNT_UNIT}`, renderDataMount(v.dataDevice))]),
+    ],
+  },
+  {
+    name: "postgres",
+    description: "PostgreSQL 17 + TimescaleDB on the data volume, the keel role and database",
+    secrets: ["postgresPassword"],
+    timeoutMinutes: 20,
+    args: () => [],
+    files: (v) => [
+      file("/etc/postgresql/17/main/conf.d/50-keel.conf", renderPostgresConf(v.memoryMb)),
+      file("/etc/postgresql/17/main/pg_hba.conf", renderPgHba()),
+      file(
+        "/etc/systemd/system/postgresql@.service.d/50-keel-hardening.conf",
+        renderPostgresHardening(),
+      ),
+    ],
+    inputs: (_v, s) => ({ "role-verifier": scramVerifier(s.postgresPassword) }),
+  },
+  {
+    name: "redis",
+    description: "Redis on loopback with an ACL user for the API",
+    secrets: ["redisPassword"],
+    timeoutMinutes: 10,
+    args: () => [],
+    files: (v, s) => [
+      file("/etc/redis/redis.conf", renderRedisConf(v.memoryMb)),
+      file("/etc/redis/users.acl", renderRedisAcl(s.redisPassword), true),
+      file(
+        "/etc/systemd/system/redis-server.service.d/50-keel-hardening.conf",
+        renderRedisHardening(),
+      ),
+    ],
+  },
+  {
+    name: "nginx",
+    description: "nginx, the TLS certificate from the ACME server, renewal",
+    secrets: [],
+    timeoutMinutes: 15,
+    args: (v) => [
+      "--domain",
+      v.apiHost,
+      "--email",
+      v.acmeEmail,
+      "--acme-server",
+      v.acmeServer,
+      "--webroot",
+      ACME_WEBROOT,
+    ],
+    files: (v) => [
+      file("/etc/nginx/nginx.conf", renderNginxConf()),
+      file(`${NGINX_INCLUDE_DIR}/10-tls.conf`, renderNginxTls()),
+      file(`${NGINX_INCLUDE_DIR}/20-limits.conf`, renderNginxLimits(v.rateLimits)),
+      file(`${NGINX_INCLUDE_DIR}/30-upstream.conf`, renderNginxUpstream(v.apiInstances)),
+      file(`${NGINX_INCLUDE_DIR}/40-http.conf`, renderNginxHttp(v.apiHost)),
+      file(`${NGINX_INCLUDE_DIR}/50-https.conf`, renderNginxHttps(v)),
+      file(`${NGINX_SNIPPET_DIR}/keel-headers.conf`, renderNginxHeaders()),
+      file(`${NGINX_SNIPPET_DIR}/keel-proxy.conf`, renderNginxProxy()),
+      file("/etc/letsencrypt/renewal-hooks/deploy/keel-reload-nginx", renderCertbotDeployHook()),
+      file("/etc/systemd/system/nginx.service.d/50-keel-hardening.conf", renderNginxHardening()),
+    ],
+  },
+  {
+    name: "api",
+    description: "the API release, its migrations, and a rolling restart gated on /ready",
+    secrets: [
+      "postgresPassword",
+      "redisPassword",
+      "jwtSecret",
+      "adminApiKey",
+      "s3AccessKeyId",
+      "s3SecretAccessKey",
+    ],
+    timeoutMinutes: 20,
+    args: (v) => [
+      "--release",
+      v.release.id,
+      "--archive",
+      uploadPath(v.release.id),
+      "--instances",
+      String(v.apiInstances),
+    ],
+    files: (v, s) => [
+      file(API_ENV_FILE, renderApiEnv(v, s), true),
+      file("/etc/systemd/system/keel-api@.service", renderApiUnit(v.memoryMb)),
+      file("/etc/systemd/system/keel-migrate@.service", renderMigrateUnit()),
+    ],
+  },
+];
+
+export function stepDefinition(name: StepName): StepDefinition {
+  const found = STEPS.find((step) => step.name === name);
+  if (found === undefined) throw new Error(`unknown provisioning step ${name}`);
+  return found;
+}
+
+const SCRIPTS_DIR = join(__dirname, "scripts");
+
+export function readScript(name: string): string {
+  return readFileSync(join(SCRIPTS_DIR, `${name}.sh`), "utf8");
+}
+
+/** Everything one step sends to the server. */
+export interface StepPlan {
+  readonly name: StepName;
+  /** The remote command: the bootstrap with the step's arguments. Holds no secret. */
+  readonly command: string;
+  /** The payload: script, library, rendered files and inputs. Secret when `secrets` is not empty. */
+  readonly stdin: string;
+  /** Hash of command and payload: it changes exactly when what the step would do changes. */
+  readonly trigger: string;
+  readonly secrets: readonly SecretName[];
+  readonly files: readonly RenderedFile[];
+  /** The API release archive, copied to the server before the step runs. */
+  readonly upload?: { readonly localPath: string; readonly remotePath: string };
+}
+
+/** The command a step runs; it depends on non-secret values only. */
+export function stepCommandFor(name: StepName, values: ServerValues): string {
+  return stepCommand(name, stepDefinition(name).args(values), values.sshUser);
+}
+
+/**
+ * Builds what step `name` sends. `secrets` needs only the secrets the step declares; the Pulumi
+ * component resolves no others for it.
+ */
+export function buildStep(
+  name: StepName,
+  values: ServerValues,
+  secrets: Partial<SecretValues>,
+): StepPlan {
+  const definition = stepDefinition(name);
+  const missing = definition.secrets.filter((key) => typeof secrets[key] !== "string");
+  if (missing.length > 0) throw new Error(`step ${name} needs the secrets ${missing.join(", ")}`);
+  const declared = secrets as SecretValues;
+  const files = definition.files(values, declared);
+  const inputs = definition.inputs?.(values, declared) ?? {};
+  const payload: PayloadFile[] = [
+    { path: "step.sh", mode: "0755", content: readScript(name) },
+    { path: "lib.sh", mode: "0644", content: readScript("lib") },
+    ...files.map((f) => ({
+      path: `files${f.path}`,
+      mode: f.secret === true ? ("0600" as const) : ("0644" as const),
+      content: f.content,
+    })),
+    ...Object.entries(inputs).map(([inputName, value]) => ({
+      path: `inputs/${inputName}`,
+      mode: "0600" as const,
+      content: value,
+    })),
+  ];
+  const command = stepCommandFor(name, values);
+  const stdin = encodePayload(payload);
+  const trigger = createHash("sha256").update(command).update("\0").update(stdin).digest("hex");
+  return {
+    name,
+    command,
+    stdin,
+    trigger,
+    secrets: definition.secrets,
+    files,
+    ...(name === "api"
+      ? { upload: { localPath: values.release.archive, remotePath: uploadPath(values.release.id) } }
+      : {}),
+  };
+}

@@ -1,0 +1,49 @@
+// The plain values provisioning is built from. Both drivers produce them: the Pulumi component
+// by resolving stack outputs, the end-to-end runner and `npm run render` directly.
+import type { RateLimits } from "../infra/config-rules";
+
+export interface StorageValues {
+  /** S3 API endpoint, e.g. https://<account>.r2.cloudflarestorage.com. */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly bucket: string;
+}
+
+export interface ReleaseValues {
+  /** Content hash of the API release archive; names /srv/keel/releases/<id>. */
+  readonly id: string;
+  /** Local path of the release archive (a .tar.gz of dist/api). */
+  readonly archive: string;
+}
+
+export interface ServerValues {
+  /** The public API host, e.g. api.example.com. */
+  readonly apiHost: string;
+  readonly acmeEmail: string;
+  /** ACME directory URL certbot issues from. */
+  readonly acmeServer: string;
+  /** The SSH user provisioning runs as; root logs in by key only, any other user uses sudo. */
+  readonly sshUser: string;
+  readonly sshAllowCidrs: readonly string[];
+  readonly frontendOrigins: readonly string[];
+  readonly apiInstances: number;
+  /** Memory of the server; Postgres, Redis, swap and the API's limits are sized from it. */
+  readonly memoryMb: number;
+  readonly rateLimits: RateLimits;
+  /** Block device of the data volume, or "" to keep the data directory on the root disk. */
+  readonly dataDevice: string;
+  readonly storage: StorageValues;
+  readonly release: ReleaseValues;
+}
+
+/** Secrets the server needs. They reach it only inside a step's stdin. */
+export interface SecretValues {
+  readonly postgresPassword: string;
+  readonly redisPassword: string;
+  readonly jwtSecret: string;
+  readonly adminApiKey: string;
+  readonly s3AccessKeyId: string;
+  readonly s3SecretAccessKey: string;
+}
+
+export type SecretName = keyof SecretValues;

@@ -1,0 +1,37 @@
+// Plain values for provisioning tests: a staging-like server and recognisable secrets.
+import { DEFAULT_RATE_LIMITS } from "../../infra/config-rules";
+import type { SecretValues, ServerValues } from "../../provisioning/values";
+
+export function serverValues(overrides: Partial<ServerValues> = {}): ServerValues {
+  return {
+    apiHost: "api.example.com",
+    acmeEmail: "ops@example.com",
+    acmeServer: "https://acme-v02.api.letsencrypt.org/directory",
+    sshUser: "root",
+    sshAllowCidrs: ["198.51.100.7/32", "2001:db8:1::/48"],
+    frontendOrigins: ["https://app.example.com", "https://admin.example.com"],
+    apiInstances: 2,
+    memoryMb: 2048,
+    rateLimits: DEFAULT_RATE_LIMITS,
+    dataDevice: "/dev/disk/by-id/scsi-0DO_Volume_keel-staging-data",
+    storage: {
+      endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",
+      region: "auto",
+      bucket: "keel-staging-evidence",
+    },
+    release: { id: "0123456789abcdef", archive: "/nonexistent/api-0123456789abcdef.tar.gz" },
+    ...overrides,
+  };
+}
+
+export function secretValues(overrides: Partial<SecretValues> = {}): SecretValues {
+  return {
+    postgresPassword: "PgSecret0000000000000000000000000000000001",
+    redisPassword: "RedisSecret00000000000000000000000000000002",
+    jwtSecret: "JwtSecret000000000000000000000000000000000000000000000000000003",
+    adminApiKey: "AdminKey0000000000000000000000000000000000004",
+    s3AccessKeyId: "S3KeyId0000000000000000000000005",
+    s3SecretAccessKey: "S3Secret00000000000000000000000000000000000000000000000000000006",
+    ...overrides,
+  };
+}

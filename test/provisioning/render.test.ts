@@ -1,0 +1,162 @@
+// Every file the steps install, rendered through `npm run render`'s own function and compared
+// byte for byte with the golden copies under golden/. After an intended change, regenerate
+// them with `KEEL_UPDATE_GOLDEN=1 npm run test:provisioning` and review the diff.
+import {
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { expect } from "chai";
+import { ConfigError } from "../../infra/config-rules";
+import { renderStack } from "../../provisioning/render-cli";
+
+const GOLDEN = join(__dirname, "golden");
+const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
+
+/** The step scripts are rendered as they are in provisioning/scripts: no golden copies of those. */
+const SCRIPTS = "_keel/steps/";
+
+function tree(root: string, dir = root): string[] {
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? tree(root, path) : [relative(root, path)];
+    })
+    .filter((path) => !path.startsWith(SCRIPTS))
+    .sort();
+}
+
+describe("rendered files", () => {
+  let out: string;
+  let written: string[];
+
+  before(() => {
+    out = mkdtempSync(join(tmpdir(), "keel-render-"));
+    written = renderStack("golden", STACK_FILE, out);
+    if (process.env.KEEL_UPDATE_GOLDEN === "1") {
+      rmSync(GOLDEN, { recursive: true, force: true });
+      cpSync(out, GOLDEN, { recursive: true, filter: (src) => !src.includes(`/${SCRIPTS}`) });
+    }
+  });
+
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  const read = (path: string): string => readFileSync(join(out, path), "utf8");
+
+  it("when the golden stack is rendered, then the same files as the golden copies come out", () => {
+    expect(tree(out)).to.deep.equal(tree(GOLDEN));
+    expect(written.filter((path) => !path.startsWith(SCRIPTS)).sort()).to.deep.equal(tree(GOLDEN));
+    expect(written.filter((path) => path.startsWith(SCRIPTS))).to.have.length(7);
+  });
+
+  it("when the golden stack is rendered, then every file equals its golden copy byte for byte", () => {
+    for (const path of tree(GOLDEN)) {
+      expect(read(path), path).to.equal(readFileSync(join(GOLDEN, path), "utf8"));
+    }
+  });
+
+  it("when nginx is rendered, then TLS is 1.2/1.3 only with HTTP/2, HSTS and the configured limits", () => {
+    const tls = read("etc/nginx/keel.d/10-tls.conf");
+    expect(tls).to.match(/^ssl_protocols TLSv1\.2 TLSv1\.3;$/m);
+    const https = read("etc/nginx/keel.d/50-https.conf");
+    expect(https).to.match(/^\thttp2 on;$/m);
+    expect(https).to.match(/location = \/metrics \{\n\t\treturn 404 /);
+    expect(read("etc/nginx/snippets/keel-headers.conf")).to.include(
+      'add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;',
+    );
+    const limits = read("etc/nginx/keel.d/20-limits.conf");
+    expect(limits).to.include("zone=keel_auth:10m rate=6r/m;");
+    expect(limits).to.include("zone=keel_api:10m rate=10r/s;");
+    expect(limits).to.match(/^client_max_body_size 1m;$/m);
+    expect(https).to.include("limit_req zone=keel_auth burst=5 nodelay;");
+    expect(https).to.include("limit_req zone=keel_api burst=20 nodelay;");
+    expect(https).to.match(/location = \/health \{\n\t\tinclude [^\n]+\n\t\}/);
+    expect(read("etc/nginx/nginx.conf")).to.match(/^\tserver_tokens off;$/m);
+  });
+
+  it("when nginx is rendered for three instances, then the upstream lists all three", () => {
+    const upstream = read("etc/nginx/keel.d/30-upstream.conf");
+    expect(upstream.match(/server 127\.0\.0\.1:300\d/g)).to.deep.equal([
+      "server 127.0.0.1:3001",
+      "server 127.0.0.1:3002",
+      "server 127.0.0.1:3003",
+    ]);
+    expect(read("etc/nginx/snippets/keel-proxy.conf")).to.include(
+      "proxy_next_upstream error non_idempotent;",
+    );
+  });
+
+  it("when sshd is rendered, then only keys are accepted and forwarding is off", () => {
+    const sshd = read("etc/ssh/sshd_config.d/00-keel.conf");
+    for (const line of [
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "MaxAuthTries 3",
+      "AllowTcpForwarding no",
+      "X11Forwarding no",
+    ]) {
+      expect(sshd).to.match(new RegExp(`^${line}$`, "m"));
+    }
+  });
+
+  it("when the firewall is rendered, then SSH is open to the allowed CIDRs only", () => {
+    const nft = read("etc/nftables.conf");
+    expect(nft).to.include("elements = { 198.51.100.7/32 }");
+    expect(nft).to.include("elements = { 2001:db8:1::/48 }");
+    expect(nft).to.match(/policy drop;/);
+    expect(nft.match(/dport/g)).to.have.length(3);
+  });
+
+  it("when Postgres is rendered, then it listens locally, preloads TimescaleDB and is sized from memory", () => {
+    const conf = read("etc/postgresql/17/main/conf.d/50-keel.conf");
+    expect(conf).to.include("listen_addresses = 'localhost'");
+    expect(conf).to.include("shared_preload_libraries = 'timescaledb'");
+    expect(conf).to.include("password_encryption = 'scram-sha-256'");
+    expect(conf).to.include("shared_buffers = '1024MB'");
+    expect(read("etc/postgresql/17/main/pg_hba.conf")).not.to.match(/\b(trust|md5|password)\b/);
+  });
+
+  it("when Redis is rendered, then it binds loopback, keeps nothing on disk and stores only a hash", () => {
+    const conf = read("etc/redis/redis.conf");
+    expect(conf).to.match(/^bind 127\.0\.0\.1 -::1$/m);
+    expect(conf).to.match(/^protected-mode yes$/m);
+    expect(conf).to.match(/^maxmemory-policy volatile-ttl$/m);
+    const acl = read("etc/redis/users.acl");
+    expect(acl).to.match(/^user default off /m);
+    expect(acl).to.match(/^user keel on #[0-9a-f]{64} .* -@dangerous/m);
+    expect(acl).not.to.include("RENDERED-PLACEHOLDER");
+  });
+
+  it("when the API unit is rendered, then it reads the env file and keeps V8's JIT working", () => {
+    const unit = read("etc/systemd/system/keel-api@.service");
+    expect(unit).to.include("EnvironmentFile=/etc/keel/api.env");
+    expect(unit).to.include("Restart=always");
+    expect(unit).not.to.include("MemoryDenyWriteExecute");
+    expect(unit).not.to.include("RENDERED-PLACEHOLDER");
+    expect(read("etc/keel/api.env")).to.include(
+      "BOOTSTRAP_API_KEY=RENDERED-PLACEHOLDER-admin-api-key",
+    );
+  });
+
+  it("when a stack file holds an invalid value, then rendering fails with the config error", () => {
+    const bad = join(out, "Pulumi.bad.yaml");
+    const text = readFileSync(STACK_FILE, "utf8").replace("https://app.example.com", '"*"');
+    writeFileSync(bad, text);
+    expect(() => renderStack("bad", bad, join(out, "bad"))).to.throw(
+      ConfigError,
+      /keel:frontendOrigins contains \*/,
+    );
+  });
+
+  it("when the staging stack file still has account placeholders, then it renders anyway", () => {
+    const staging = join(__dirname, "..", "..", "Pulumi.staging.yaml");
+    expect(renderStack("staging", staging, join(out, "staging"))).to.include("etc/keel/api.env");
+  });
+});
