@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# The Keel stand-in: a Debian 13 system with systemd as PID 1 and sshd, booted with
+# systemd-nspawn in a private network namespace, beside pebble (ACME) and s3rver (R2).
+#
+#   standin.sh up [--forward GUEST_PORT]...  boot one; serve until stdin closes or reads "stop"
+#   standin.sh build                         build (or verify) the cached root filesystem
+#   standin.sh clean                         remove what crashed runs left behind
+#   standin.sh down                          stop every running stand-in, kept ones included
+#
+# `up` writes progress to stderr and JSON events to stdout ("ready" with every address and
+# port, "guest-rebooting", "guest-ready", "guest-exited", "failed"). Everything it creates is
+# removed by its EXIT trap. KEEL_STANDIN_KEEP=1 keeps the stand-in up when it would stop or has
+# failed, until the harness gets SIGTERM (`standin.sh down`). test/e2e/README.md has the rest.
+# shellcheck source-path=SCRIPTDIR
+set -Eeuo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+REPO_ROOT="$(cd "${SCRIPT_DIR}/../../.." && pwd)"
+readonly REPO_ROOT
+readonly STANDIN_PREFIX="keel-standin"
+readonly STANDIN_RUN_ROOT="/run/${STANDIN_PREFIX}"
+readonly STANDIN_DOMAIN="api.standin.test"
+readonly REQUIRED_COMMANDS=(mmdebstrap systemd-nspawn slirp4netns socat pebble zstd ssh ssh-keygen
+  openssl ip ss flock setsid node tar chroot)
+
+# shellcheck source=lib/common.sh
+source "${SCRIPT_DIR}/lib/common.sh"
+# shellcheck source=lib/rootfs.sh
+source "${SCRIPT_DIR}/lib/rootfs.sh"
+# shellcheck source=lib/network.sh
+source "${SCRIPT_DIR}/lib/network.sh"
+# shellcheck source=lib/services.sh
+source "${SCRIPT_DIR}/lib/services.sh"
+# shellcheck source=lib/guest.sh
+source "${SCRIPT_DIR}/lib/guest.sh"
+
+RUN_ID=""
+RUN_DIR=""
+NS=""
+FORWARDS=(22 80 443)
+
+usage() {
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+}
+
+check_host() {
+  local command
+  local missing=()
+  if [[ "${EUID}" -ne 0 ]]; then
+    fail "the stand-in needs root (mounts, namespaces, systemd-nspawn)"
+  fi
+  for command in "${REQUIRED_COMMANDS[@]}"; do
+    command -v "${command}" >/dev/null || missing+=("${command}")
+  done
+  if ((${#missing[@]} > 0)); then
+    fail "missing host commands: ${missing[*]} (see test/e2e/README.md for the Debian packages)"
+  fi
+}
+
+parse_up_args() {
+  while (($# > 0)); do
+    case "$1" in
+      --forward)
+        if ! [[ "${2:-}" =~ ^[0-9]{1,5}$ ]] || (($2 < 1 || $2 > 65535)); then
+          fail "--forward needs a port number, got '${2:-}'"
+        fi
+        if [[ " ${FORWARDS[*]} " != *" $2 "* ]]; then
+          FORWARDS+=("$2")
+        fi
+        shift 2
+        ;;
+      *) fail "unknown argument '$1' for up" ;;
+    esac
+  done
+}
+
+select_run() {
+  RUN_ID="$1"
+  RUN_DIR="${STANDIN_RUN_ROOT}/${RUN_ID}"
+  NS="${STANDIN_PREFIX}-${RUN_ID}"
+}
+
+# kill_run_processes: whatever still runs for this run: processes in its namespace, and any
+# process whose command line names its run directory (nspawn, slirp, relays, pebble, s3rver).
+kill_run_processes() {
+  local pids=()
+  local cmdline_file
+  local pid
+  if [[ -e "/run/netns/${NS}" ]]; then
+    mapfile -t pids < <(ip netns pids "${NS}" 2>/dev/null)
+  fi
+  for cmdline_file in /proc/[0-9]*/cmdline; do
+    pid="${cmdline_file#/proc/}"
+    pid="${pid%/cmdline}"
+    if [[ "${pid}" -ne "$$" ]] && pid_matches "${pid}" "${RUN_DIR}/"; then
+      pids+=("${pid}")
+    fi
+  done
+  if ((${#pids[@]} > 0)); then
+    log "killing leftover processes of ${RUN_ID}: ${pids[*]}"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    sleep 0.2
+  fi
+}
+
+# teardown_run: removes everything of the selected run; safe to run twice and on the remains
+# of a crashed run.
+teardown_run() {
+  local pid_file
+  discard_build
+  if [[ -d "${RUN_DIR}" ]]; then
+    stop_guest
+    for pid_file in "${RUN_DIR}"/relay-*.pid; do
+      stop_pid "${pid_file}" "${RUN_DIR}/" 5
+    done
+    stop_pid "${RUN_DIR}/pebble.pid" "${RUN_DIR}/pebble" 5
+    stop_pid "${RUN_DIR}/s3rver.pid" "${RUN_DIR}/s3" 5
+    stop_pid "${RUN_DIR}/slirp.pid" "/run/netns/${NS}" 5
+  else
+    remove_run_cgroups
+  fi
+  kill_run_processes
+  delete_network
+  unmount_under "${RUN_DIR}"
+  rm -rf "${RUN_DIR}"
+}
+
+on_exit() {
+  local status="$?"
+  trap - EXIT ERR INT TERM HUP
+  set +e
+  if has_failed; then
+    hold_if_kept
+  fi
+  STAGE_LOGS=()
+  stage "tearing down ${NS}"
+  teardown_run
+  log "torn down"
+  exit "${status}"
+}
+
+owner_alive() {
+  local owner_file="${STANDIN_RUN_ROOT}/$1/owner.pid"
+  [[ -f "${owner_file}" ]] && pid_matches "$(<"${owner_file}")" "standin.sh"
+}
+
+# leftover_run_ids: every run id that a run directory, namespace, netns hosts file or cgroup
+# still names.
+leftover_run_ids() {
+  local path
+  {
+    for path in "${STANDIN_RUN_ROOT}"/* /run/netns/"${STANDIN_PREFIX}"-* \
+      /etc/netns/"${STANDIN_PREFIX}"-* /sys/fs/cgroup/"${STANDIN_PREFIX}"-* \
+      /sys/fs/cgroup/*/"${STANDIN_PREFIX}"-*; do
+      if [[ -e "${path}" ]]; then
+        path="${path##*/}"
+        printf '%s\n' "${path#"${STANDIN_PREFIX}"-}"
+      fi
+    done
+  } | sort -u
+}
+
+clean_leftovers() {
+  local run_id
+  mkdir -p "${STANDIN_RUN_ROOT}"
+  while read -r run_id; do
+    if [[ "${run_id}" =~ ^[0-9a-f]{8}$ ]] && ! owner_alive "${run_id}"; then
+      log "cleaning up the remains of crashed run ${run_id}"
+      (
+        select_run "${run_id}"
+        teardown_run
+      )
+    fi
+  done < <(leftover_run_ids)
+}
+
+stop_all_running() {
+  local owner_file
+  local pid
+  for owner_file in "${STANDIN_RUN_ROOT}"/*/owner.pid; do
+    [[ -f "${owner_file}" ]] || continue
+    pid="$(<"${owner_file}")"
+    if pid_matches "${pid}" "standin.sh"; then
+      log "stopping the stand-in of harness ${pid}"
+      kill -TERM "${pid}" 2>/dev/null || true
+      wait_until 120 not_alive "${pid}" || log "harness ${pid} did not stop within 120s"
+    fi
+  done
+  clean_leftovers
+}
+
+ssh_command_hint() {
+  printf 'ssh -i %s -o UserKnownHostsFile=%s -p %s root@127.0.0.1' "${RUN_DIR}/id_ed25519" \
+    "${RUN_DIR}/known_hosts" "$(cat "${RUN_DIR}/ports/22" 2>/dev/null || printf '?')"
+}
+
+# hold_if_kept: with KEEL_STANDIN_KEEP=1, waits for SIGTERM/SIGINT before tearing down.
+hold_if_kept() {
+  local released=""
+  [[ "${KEEL_STANDIN_KEEP:-}" == "1" && -n "${RUN_DIR}" ]] || return 0
+  log "KEEL_STANDIN_KEEP=1: the stand-in stays up. Reach it with: $(ssh_command_hint)"
+  log "logs are in ${RUN_DIR}; tear it down with: kill $$ (or ${SCRIPT_DIR}/standin.sh down)"
+  exec 2>>"${RUN_DIR}/harness.log" {EVENTS_FD}>/dev/null
+  trap 'released=1' TERM INT HUP
+  until [[ -n "${released}" ]]; do
+    sleep 1 &
+    wait "$!" || true
+  done
+}
+
+ready_event() {
+  printf '{"event":"ready","boot":1,"runId":"%s","runDir":"%s","namespace":"%s","harnessPid":%s,' \
+    "${RUN_ID}" "${RUN_DIR}" "${NS}" "$$"
+  printf '"domain":"%s",%s,%s,%s,%s}' "${STANDIN_DOMAIN}" "$(network_json)" "$(guest_ssh_json)" \
+    "$(services_json)" "$(ready_state_json)"
+}
+
+serve_until_stopped() {
+  local line
+  while IFS= read -r line; do
+    case "${line}" in
+      stop) break ;;
+      "") ;;
+      *) log "ignoring unknown request '${line}' (only 'stop' is understood)" ;;
+    esac
+  done
+  log "stop requested"
+  hold_if_kept
+}
+
+up() {
+  local port
+  local started="${EPOCHREALTIME}"
+  exec {EVENTS_FD}>&1 1>&2
+  trap '' PIPE
+  trap 'on_error "$?" "${LINENO}" "${BASH_COMMAND}"' ERR
+  parse_up_args "$@"
+  check_host
+  clean_leftovers
+  select_run "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  mkdir -p "${RUN_DIR}/ports" "${RUN_DIR}/relays"
+  printf '%s\n' "$$" >"${RUN_DIR}/owner.pid"
+  trap on_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
+  log "run ${RUN_ID}: ${RUN_DIR}, namespace ${NS}"
+  stage "making pebble's TLS certificates" "${RUN_DIR}/openssl.log"
+  make_pebble_tls
+  ensure_rootfs
+  prepare_rootfs "$(rootfs_archive_path)"
+  create_network
+  for port in "${FORWARDS[@]}"; do
+    forward_guest_port "${port}"
+  done
+  launch_pebble
+  launch_s3
+  await_host_keys "$(<"${RUN_DIR}/ports/22")"
+  start_guest
+  await_pebble
+  await_s3
+  log "ready in $(elapsed_since "${started}")s: $(ssh_command_hint)"
+  emit "$(ready_event)"
+  serve_until_stopped
+}
+
+main() {
+  local command="${1:-}"
+  shift || true
+  case "${command}" in
+    up) up "$@" ;;
+    build)
+      check_host
+      ensure_rootfs
+      rootfs_archive_path
+      printf '\n'
+      ;;
+    clean) clean_leftovers ;;
+    down) stop_all_running ;;
+    *)
+      usage
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
