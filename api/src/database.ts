@@ -1,0 +1,71 @@
+// PostgreSQL through knex + pg. Timeouts keep every failure short: a database that is down or
+// unreachable turns into a quick error (answered 503) instead of a request that hangs.
+import knex, { type Knex } from "knex";
+
+export type Database = Knex;
+
+export interface DatabaseOptions {
+  readonly url: string;
+  /** Largest number of pooled connections. */
+  readonly poolMax?: number;
+}
+
+export function createDatabase(options: DatabaseOptions): Database {
+  return knex({
+    client: "pg",
+    connection: {
+      connectionString: options.url,
+      application_name: "keel-api",
+      connectionTimeoutMillis: 2_000,
+      statement_timeout: 15_000,
+      idle_in_transaction_session_timeout: 30_000,
+    },
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: 3_000,
+  });
+}
+
+// Network errors and the PostgreSQL error classes that mean "the server is not there":
+// 08 connection exception, 53300 too many connections, 57P01-57P03 shutdown / cannot connect now.
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "53300",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+/** True when `error` says the database cannot be reached right now (as opposed to a bad query). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === "KnexTimeoutError") return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) {
+    return true;
+  }
+  if (
+    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+      error.message,
+    )
+  ) {
+    return true;
+  }
+  return error instanceof AggregateError && error.errors.some(isDatabaseUnavailable);
+}
+
+/** The database's address for messages: never the credentials. */
+export function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || "(socket)"}:${parsed.port || "5432"}${parsed.pathname}`;
+  } catch {
+    return "(unparseable DATABASE_URL)";
+  }
+}
