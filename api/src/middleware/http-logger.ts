@@ -1,0 +1,52 @@
+// One JSON log line per request, tagged with a request id that every other line of the request
+// carries too (req.log). An incoming X-Request-ID is kept when it is a sane token (nginx's
+// $request_id, a UUID, ...), otherwise a new id is made; either way it is echoed back.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Request } from "express";
+import { pinoHttp } from "pino-http";
+import type { Logger } from "../logger";
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+// Paths polled by machines; logging each poll would drown the useful lines.
+const QUIET_PATHS = new Set(["/health", "/metrics"]);
+
+/** The URL without secrets: signatures of local evidence links are replaced. */
+export function loggableUrl(url: string): string {
+  return url.replace(/([?&]signature=)[^&]*/gi, "$1[redacted]");
+}
+
+/** The request's id (always a string: genReqId below makes it). */
+export function requestIdOf(req: IncomingMessage): string {
+  return typeof req.id === "string" ? req.id : "";
+}
+
+export function requestId(req: IncomingMessage, res: ServerResponse): string {
+  const incoming = req.headers["x-request-id"];
+  const id =
+    typeof incoming === "string" && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.setHeader("X-Request-ID", id);
+  return id;
+}
+
+export function httpLogger(logger: Logger) {
+  return pinoHttp({
+    logger,
+    genReqId: requestId,
+    customAttributeKeys: { reqId: "requestId" },
+    wrapSerializers: false,
+    serializers: {
+      req: (req: Request) => ({
+        method: req.method,
+        url: loggableUrl(req.originalUrl),
+        ip: req.ip,
+        userAgent: req.get("user-agent"),
+      }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+    },
+    autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? "").split("?")[0] ?? "") },
+    customLogLevel: (_req, res, error) =>
+      error !== undefined || res.statusCode >= 500 ? "error" : "info",
+  });
+}

@@ -1,0 +1,168 @@
+// Time-series events: batches of up to 1000 per call, stored in the events table (a TimescaleDB
+// hypertable where the extension is installed), and per-bucket counts and averages computed
+// with date_bin, which works on both a hypertable and a plain table.
+import { z } from "zod";
+import { recordAudit } from "../audit";
+import { ApiError } from "../errors";
+import type { RouteContext } from "./context";
+import { defineRoute, type RouteDefinition } from "./define";
+import { Timestamp } from "./schemas";
+
+export const MAX_EVENTS_PER_CALL = 1000;
+const MAX_ATTRIBUTES_BYTES = 8 * 1024;
+const MAX_BUCKETS = 10_000;
+const DEFAULT_RANGE_MS = 24 * 60 * 60 * 1000;
+const EARLIEST = Date.UTC(1900, 0, 1);
+
+const EventType = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/,
+    "must be 1-100 letters, digits and . _ : - (starting with a letter or digit)",
+  );
+
+const EventTimestamp = Timestamp.refine(
+  (value) => Date.parse(value) >= EARLIEST,
+  "must not be before 1900",
+);
+
+const EventInput = z.strictObject({
+  type: EventType,
+  ts: EventTimestamp.optional().meta({ description: "When it happened; default: now." }),
+  value: z.number().nullable().optional(),
+  attributes: z
+    .record(z.string().max(100), z.unknown())
+    .refine(
+      (attributes) => JSON.stringify(attributes).length <= MAX_ATTRIBUTES_BYTES,
+      `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`,
+    )
+    .optional(),
+});
+
+const EventBatch = z
+  .array(EventInput)
+  .min(1, "must contain at least one event")
+  .max(MAX_EVENTS_PER_CALL, `must contain at most ${MAX_EVENTS_PER_CALL} events`)
+  .meta({ id: "EventBatch" });
+
+const BUCKET_UNITS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const BUCKET_INTERVALS = { m: "minutes", h: "hours", d: "days" } as const;
+
+const Bucket = z
+  .string()
+  .regex(/^[1-9]\d{0,3}[mhd]$/, "must be a number and a unit (m, h or d), e.g. 15m, 1h, 1d")
+  .transform((spec) => {
+    const unit = spec.slice(-1) as keyof typeof BUCKET_UNITS;
+    const count = Number(spec.slice(0, -1));
+    return { spec, ms: count * BUCKET_UNITS[unit], interval: `${count} ${BUCKET_INTERVALS[unit]}` };
+  })
+  .refine((bucket) => bucket.ms <= 366 * BUCKET_UNITS.d, "must be at most 366 days");
+
+const StatsQuery = z.object({
+  type: EventType.optional(),
+  bucket: Bucket.prefault("1h"),
+  from: Timestamp.optional().meta({ description: "Inclusive; default: 24 hours before `to`." }),
+  to: Timestamp.optional().meta({ description: "Exclusive; default: now." }),
+});
+
+const Stats = z
+  .object({
+    type: z.string().nullable(),
+    bucket: z.string(),
+    from: z.iso.datetime(),
+    to: z.iso.datetime(),
+    buckets: z.array(
+      z.object({ start: z.iso.datetime(), count: z.number().int(), avg: z.number().nullable() }),
+    ),
+  })
+  .meta({ id: "EventStats" });
+
+function invalidQuery(path: string, message: string): ApiError {
+  return new ApiError(400, "validation_failed", `The request is invalid: ${path}.`, {
+    details: [{ path, message }],
+  });
+}
+
+export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
+  const { db } = ctx;
+
+  const ingest = defineRoute({
+    method: "post",
+    path: "/v1/events",
+    summary: `Record up to ${MAX_EVENTS_PER_CALL} events`,
+    tag: "events",
+    auth: "any",
+    body: EventBatch,
+    responses: {
+      202: {
+        description: "Accepted.",
+        schema: z.object({ accepted: z.number().int() }).meta({ id: "EventsAccepted" }),
+      },
+    },
+    handler: async ({ req, res, body, principal }) => {
+      const now = new Date();
+      const rows = body.map((event) => ({
+        org_id: principal.orgId,
+        ts: event.ts === undefined ? now : new Date(event.ts),
+        type: event.type,
+        value: event.value ?? null,
+        attributes: event.attributes === undefined ? null : JSON.stringify(event.attributes),
+      }));
+      await db.transaction(async (trx) => {
+        await trx("events").insert(rows);
+        await recordAudit(trx, req, {
+          action: "events.ingest",
+          orgId: principal.orgId,
+          details: { count: rows.length },
+        });
+      });
+      res.status(202).json({ accepted: rows.length });
+    },
+  });
+
+  const stats = defineRoute({
+    method: "get",
+    path: "/v1/events/stats",
+    summary: "Count and average value of events per time bucket",
+    tag: "events",
+    auth: "any",
+    query: StatsQuery,
+    responses: { 200: { description: "One entry per non-empty bucket.", schema: Stats } },
+    handler: async ({ res, query, principal }) => {
+      const to = query.to === undefined ? Date.now() : Date.parse(query.to);
+      const from = query.from === undefined ? to - DEFAULT_RANGE_MS : Date.parse(query.from);
+      if (from >= to) throw invalidQuery("query.from", "must be before `to`");
+      if ((to - from) / query.bucket.ms > MAX_BUCKETS) {
+        throw invalidQuery("query.bucket", `the range must span at most ${MAX_BUCKETS} buckets`);
+      }
+      const result = await db.raw<{ rows: { start: Date; count: string; avg: number | null }[] }>(
+        `SELECT date_bin(?::interval, ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS start,
+                count(*) AS count, avg(value) AS avg
+           FROM events
+          WHERE org_id = ? AND ts >= ? AND ts < ? ${query.type === undefined ? "" : "AND type = ?"}
+          GROUP BY start
+          ORDER BY start`,
+        [
+          query.bucket.interval,
+          principal.orgId,
+          new Date(from),
+          new Date(to),
+          ...(query.type === undefined ? [] : [query.type]),
+        ],
+      );
+      res.json({
+        type: query.type ?? null,
+        bucket: query.bucket.spec,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        buckets: result.rows.map((row) => ({
+          start: row.start.toISOString(),
+          count: Number(row.count),
+          avg: row.avg,
+        })),
+      });
+    },
+  });
+
+  return [ingest, stats];
+}
