@@ -85,23 +85,14 @@ select_run() {
 # process whose command line names its run directory (nspawn, slirp, relays, pebble, s3rver).
 kill_run_processes() {
   local pids=()
-  local cmdline_file
-  local pid
   if [[ -e "/run/netns/${NS}" ]]; then
     mapfile -t pids < <(ip netns pids "${NS}" 2>/dev/null)
   fi
-  for cmdline_file in /proc/[0-9]*/cmdline; do
-    pid="${cmdline_file#/proc/}"
-    pid="${pid%/cmdline}"
-    if [[ "${pid}" -ne "$$" ]] && pid_matches "${pid}" "${RUN_DIR}/"; then
-      pids+=("${pid}")
-    fi
-  done
   if ((${#pids[@]} > 0)); then
-    log "killing leftover processes of ${RUN_ID}: ${pids[*]}"
+    log "killing processes left in ${NS}: ${pids[*]}"
     kill -KILL "${pids[@]}" 2>/dev/null || true
-    sleep 0.2
   fi
+  kill_processes_mentioning "${RUN_DIR}/"
 }
 
 # teardown_run: removes everything of the selected run; safe to run twice and on the remains
@@ -126,9 +117,20 @@ teardown_run() {
   rm -rf "${RUN_DIR}"
 }
 
+# create_run_dir: the run directory appears with its owner.pid already inside (a rename), so a
+# concurrent run's clean_leftovers never mistakes it for the remains of a crashed run.
+create_run_dir() {
+  local staging="${STANDIN_RUN_ROOT}/.new-${RUN_ID}"
+  mkdir -p "${staging}/ports" "${staging}/relays"
+  printf '%s\n' "$$" >"${staging}/owner.pid"
+  mv -T "${staging}" "${RUN_DIR}"
+}
+
 on_exit() {
   local status="$?"
-  trap - EXIT ERR INT TERM HUP
+  trap - EXIT ERR
+  # A second signal must not cut the teardown short.
+  trap '' INT TERM HUP
   set +e
   if has_failed; then
     hold_if_kept
@@ -201,7 +203,7 @@ hold_if_kept() {
   [[ "${KEEL_STANDIN_KEEP:-}" == "1" && -n "${RUN_DIR}" ]] || return 0
   log "KEEL_STANDIN_KEEP=1: the stand-in stays up. Reach it with: $(ssh_command_hint)"
   log "logs are in ${RUN_DIR}; tear it down with: kill $$ (or ${SCRIPT_DIR}/standin.sh down)"
-  exec 2>>"${RUN_DIR}/harness.log" {EVENTS_FD}>/dev/null
+  exec 2>>"${RUN_DIR}/harness.log" {LOG_FD}>&2 {EVENTS_FD}>/dev/null
   trap 'released=1' TERM INT HUP
   until [[ -n "${released}" ]]; do
     sleep 1 &
@@ -232,15 +234,14 @@ serve_until_stopped() {
 up() {
   local port
   local started="${EPOCHREALTIME}"
-  exec {EVENTS_FD}>&1 1>&2
+  exec {EVENTS_FD}>&1 1>&2 {LOG_FD}>&2
   trap '' PIPE
   trap 'on_error "$?" "${LINENO}" "${BASH_COMMAND}"' ERR
   parse_up_args "$@"
   check_host
   clean_leftovers
   select_run "$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-  mkdir -p "${RUN_DIR}/ports" "${RUN_DIR}/relays"
-  printf '%s\n' "$$" >"${RUN_DIR}/owner.pid"
+  create_run_dir
   trap on_exit EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

@@ -5,10 +5,13 @@
 STAGE="start"
 STAGE_LOGS=()
 EVENTS_FD=1
+# Progress goes to a copy of the original stderr, so that a trap that fires while a command's
+# output is redirected to its own log still reports where the reader sees it.
+LOG_FD=2
 STANDIN_FAILED=""
 
 log() {
-  printf '[standin %(%H:%M:%S)T] %s\n' -1 "$*" >&2 || true
+  printf '[standin %(%H:%M:%S)T] %s\n' -1 "$*" >&"${LOG_FD}" || true
 }
 
 # Events are single JSON lines on the events channel (the harness's original stdout); the
@@ -50,7 +53,7 @@ show_log_tail() {
   local file="$1"
   if [[ -s "${file}" ]]; then
     log "last lines of ${file}:"
-    tail -n 25 "${file}" | sed 's/^/    /' >&2 || true
+    tail -n 25 "${file}" | sed 's/^/    /' >&"${LOG_FD}" || true
   fi
 }
 
@@ -81,6 +84,13 @@ on_error() {
   fail "'${command}' exited with status ${status} (line ${line} of ${BASH_SOURCE[1]:-standin.sh})"
 }
 
+# interruptible COMMAND...: runs COMMAND in the background and waits for it, so that a signal
+# to the harness is handled at once instead of after COMMAND ends. COMMAND's stdin is /dev/null.
+interruptible() {
+  "$@" &
+  wait "$!"
+}
+
 # wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or time runs out.
 wait_until() {
   local seconds="$1"
@@ -103,6 +113,27 @@ pid_matches() {
   [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
   cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/${pid}/cmdline")" || return 1
   [[ "${cmdline}" == *"${text}"* ]]
+}
+
+# kill_processes_mentioning TEXT: SIGKILL to every process (but this shell) whose command line
+# contains TEXT, a path only this run uses.
+kill_processes_mentioning() {
+  local text="$1"
+  local pids=()
+  local cmdline_file
+  local pid
+  for cmdline_file in /proc/[0-9]*/cmdline; do
+    pid="${cmdline_file#/proc/}"
+    pid="${pid%/cmdline}"
+    if [[ "${pid}" -ne "$$" ]] && pid_matches "${pid}" "${text}"; then
+      pids+=("${pid}")
+    fi
+  done
+  if ((${#pids[@]} > 0)); then
+    log "killing leftover processes that use ${text}: ${pids[*]}"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    sleep 0.2
+  fi
 }
 
 # stop_pid PIDFILE TEXT SECONDS: SIGTERM, then SIGKILL if it has not ended in time.

@@ -101,7 +101,7 @@ launch_nspawn() {
     --network-namespace-path="/run/netns/${NS}" --register=no --keep-unit \
     --console=read-only --resolv-conf=off --timezone=off --link-journal=no \
     --capability=CAP_NET_ADMIN,CAP_BPF,CAP_SYS_RESOURCE,CAP_IPC_LOCK --system-call-filter=bpf \
-    >>"${RUN_DIR}/console.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    >>"${RUN_DIR}/console.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/nspawn.pid"
 }
 
@@ -114,8 +114,11 @@ nspawn_alive() {
 GUEST_STATE=""
 FAILED_UNITS=()
 guest_booted() {
+  local state_file="${RUN_DIR}/state.${BASHPID}"
   local state
-  state="$(ssh_guest 'systemctl is-system-running --wait' 2>>"${RUN_DIR}/ssh.log")" || true
+  interruptible ssh_guest 'systemctl is-system-running --wait' >"${state_file}" 2>>"${RUN_DIR}/ssh.log" || true
+  state="$(<"${state_file}")"
+  rm -f "${state_file}"
   case "${state}" in
     running | degraded) ;;
     *) return 1 ;;

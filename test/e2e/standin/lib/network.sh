@@ -34,7 +34,7 @@ create_network() {
   ip -n "${NS}" link set lo up
   slirp4netns --configure --mtu=65520 --disable-host-loopback --netns-type=path \
     --api-socket "${RUN_DIR}/slirp.sock" "/run/netns/${NS}" tap0 \
-    >"${RUN_DIR}/slirp.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    >"${RUN_DIR}/slirp.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/slirp.pid"
   wait_until 15 slirp_ready || fail "slirp4netns did not configure tap0 within 15s"
 }
@@ -90,11 +90,11 @@ relay_to_host() {
   local host_port="$3"
   local socket="${RUN_DIR}/${name}.sock"
   ip netns exec "${NS}" socat "UNIX-LISTEN:${socket},fork,unlink-early,mode=600" \
-    "TCP:127.0.0.1:${ns_port}" >>"${RUN_DIR}/relay.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    "TCP:127.0.0.1:${ns_port}" >>"${RUN_DIR}/relay.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/relay-${name}-ns.pid"
   wait_until 10 test -S "${socket}" || fail "the relay for ${name} did not create ${socket}"
   socat "TCP-LISTEN:${host_port},bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:${socket}" \
-    >>"${RUN_DIR}/relay.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    >>"${RUN_DIR}/relay.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/relay-${name}-host.pid"
   wait_until 10 host_port_listening "${host_port}" \
     || fail "the relay for ${name} did not listen on 127.0.0.1:${host_port}"

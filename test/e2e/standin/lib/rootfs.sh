@@ -55,6 +55,7 @@ ROOTFS_BUILD_DIR=""
 
 discard_build() {
   if [[ -n "${ROOTFS_BUILD_DIR}" ]]; then
+    kill_processes_mentioning "${ROOTFS_BUILD_DIR}"
     unmount_under "${ROOTFS_BUILD_DIR}"
     rm -rf "${ROOTFS_BUILD_DIR}"
     ROOTFS_BUILD_DIR=""
@@ -69,7 +70,7 @@ build_rootfs() {
   mkdir "${work}/root"
   mount -t tmpfs -o size=4g,mode=0755 "${STANDIN_PREFIX}-build" "${work}/root"
   stage "building the Debian 13 root filesystem with mmdebstrap (cold cache)" "${work}/mmdebstrap.log"
-  mmdebstrap --variant=minbase --include="${ROOTFS_PACKAGES}" \
+  interruptible mmdebstrap --variant=minbase --include="${ROOTFS_PACKAGES}" \
     "${ROOTFS_SUITE}" "${work}/root" "${ROOTFS_MIRROR}" >"${work}/mmdebstrap.log" 2>&1 \
     || fail "mmdebstrap failed"
   customize_rootfs "${work}/root"

@@ -65,6 +65,25 @@ write_pebble_config() {
 CONFIG
 }
 
+# await_listening NAME PIDFILE PORT SECONDS: waits until the service listens in the namespace;
+# fails at once if it exits first.
+await_listening() {
+  local name="$1"
+  local pid
+  local port="$3"
+  local deadline=$((EPOCHSECONDS + $4))
+  pid="$(<"$2")"
+  until ns_port_listening "${port}"; do
+    if not_alive "${pid}"; then
+      fail "${name} exited before listening on :${port}"
+    fi
+    if ((EPOCHSECONDS >= deadline)); then
+      fail "${name} did not listen on :${port} within $4s"
+    fi
+    sleep 0.1
+  done
+}
+
 # launch_pebble and launch_s3 start the services while the guest boots; await_pebble and
 # await_s3 then wait for them and relay them to the host.
 launch_pebble() {
@@ -72,15 +91,14 @@ launch_pebble() {
   write_pebble_config
   PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
     ip netns exec "${NS}" pebble -config "${RUN_DIR}/pebble/pebble.json" \
-    >"${RUN_DIR}/pebble.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    >"${RUN_DIR}/pebble.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/pebble.pid"
 }
 
 await_pebble() {
   stage "waiting for pebble" "${RUN_DIR}/pebble.log"
-  wait_until 20 ns_port_listening 14000 || fail "pebble did not listen on :14000 within 20s"
-  wait_until 20 ns_port_listening "${PEBBLE_MANAGEMENT_PORT}" \
-    || fail "pebble did not listen on :${PEBBLE_MANAGEMENT_PORT} within 20s"
+  await_listening pebble "${RUN_DIR}/pebble.pid" 14000 20
+  await_listening pebble "${RUN_DIR}/pebble.pid" "${PEBBLE_MANAGEMENT_PORT}" 20
   relay_to_host pebble-management "${PEBBLE_MANAGEMENT_PORT}" "$(free_relay_port)"
 }
 
@@ -110,7 +128,7 @@ launch_s3() {
   mkdir -p "${RUN_DIR}/s3"
   ip netns exec "${NS}" node "${script}" -d "${RUN_DIR}/s3" -a 127.0.0.1 -p "${port}" \
     --no-vhost-buckets --configure-bucket "${S3_BUCKET}" \
-    >"${RUN_DIR}/s3rver.log" 2>&1 </dev/null {EVENTS_FD}>&- &
+    >"${RUN_DIR}/s3rver.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/s3rver.pid"
 }
 
@@ -118,6 +136,6 @@ await_s3() {
   local port
   port="$(<"${RUN_DIR}/relays/s3")"
   stage "waiting for s3rver" "${RUN_DIR}/s3rver.log"
-  wait_until 30 ns_port_listening "${port}" || fail "s3rver did not listen on :${port} within 30s"
+  await_listening s3rver "${RUN_DIR}/s3rver.pid" "${port}" 30
   relay_to_host s3 "${port}" "${port}"
 }
