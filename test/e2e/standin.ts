@@ -102,6 +102,17 @@ type HarnessEvent =
   | { event: "guest-exited"; status: number }
   | { event: "failed"; stage: string; message: string };
 
+function parseEvent(line: string): HarnessEvent | undefined {
+  try {
+    const value = JSON.parse(line) as unknown;
+    return typeof value === "object" && value !== null && "event" in value
+      ? (value as HarnessEvent)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const standinLookup: LookupFunction = (hostname, options, callback) => {
   if (hostname === "standin.test" || hostname.endsWith(".standin.test")) {
     const address: LookupAddress = { address: "127.0.0.1", family: 4 };
@@ -134,8 +145,13 @@ class Harness {
       log(line);
     });
     createInterface({ input: child.stdout }).on("line", (line) => {
-      this.events.push(JSON.parse(line) as HarnessEvent);
-      this.notify();
+      const event = parseEvent(line);
+      if (event) {
+        this.events.push(event);
+        this.notify();
+      } else {
+        log(`(harness stdout) ${line}`);
+      }
     });
     // A harness that outlived its reader must not fail this process with EPIPE.
     child.stdin.on("error", () => undefined);
