@@ -428,9 +428,12 @@ export async function bootStandin(options: BootOptions = {}): Promise<Standin> {
         "the stand-in to boot",
       );
     } catch (error) {
-      // The harness tears down what it started when it ends; make sure it ends.
-      child.kill("SIGTERM");
-      await settlesWithin(harness.exited, STOP_TIMEOUT_MS);
+      // The harness tears down what it started when it ends; make sure it ends, unless it
+      // was asked to stay up for debugging (then it waits for `standin.sh down`).
+      if (process.env.KEEL_STANDIN_KEEP !== "1") {
+        child.kill("SIGTERM");
+        await settlesWithin(harness.exited, STOP_TIMEOUT_MS);
+      }
       throw error;
     }
   });
