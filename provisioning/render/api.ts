@@ -103,6 +103,8 @@ StartLimitBurst=10
 
 [Service]
 Type=simple
+# Resolved when the instance starts: /proc/PID/cwd shows the release it runs.
+WorkingDirectory=${CURRENT_RELEASE}
 ExecStart=/usr/bin/node ${CURRENT_RELEASE}/server.js
 Environment=PORT=${API_PORT_BASE}%i
 Environment=NODE_OPTIONS=--max-old-space-size=${Math.floor(memory * 0.75)}

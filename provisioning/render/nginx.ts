@@ -246,10 +246,12 @@ proxy_connect_timeout 2s;
 proxy_read_timeout 60s;
 proxy_send_timeout 60s;
 
-# An instance that is restarting refuses connections: pass the request to the next one. POSTs
-# are retried too, because a refused connection never reached the API; the cost is that a
-# request interrupted by a crashed instance may run twice.
-proxy_next_upstream error non_idempotent;
+# An instance that is restarting refuses connections, and one that is up but not ready (its
+# database or a new release is not) answers 503: either way the request goes to the next
+# instance, and the failing one is skipped for a few seconds (max_fails, fail_timeout). POSTs are
+# retried too: a refused connection never reached the API, and the API answers 503 only when it
+# did nothing. The cost: a request cut off by a crashing instance may run twice.
+proxy_next_upstream error http_503 non_idempotent;
 proxy_next_upstream_timeout 10s;
 
 ${hidden}

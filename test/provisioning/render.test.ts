@@ -88,7 +88,7 @@ describe("rendered files", () => {
       "server 127.0.0.1:3003",
     ]);
     expect(read("etc/nginx/snippets/keel-proxy.conf")).to.include(
-      "proxy_next_upstream error non_idempotent;",
+      "proxy_next_upstream error http_503 non_idempotent;",
     );
   });
 

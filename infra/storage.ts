@@ -1,0 +1,91 @@
+// The R2 bucket for evidence files and an API token that can read and write objects in that
+// bucket and nothing else. R2's S3 credentials derive from the token: the access key id is the
+// token's id, the secret access key the SHA-256 of the token's value.
+import { createHash } from "node:crypto";
+import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
+
+/** Permission groups for R2 object access, looked up by name (their ids are Cloudflare's). */
+export const R2_OBJECT_PERMISSIONS = [
+  "Workers R2 Storage Bucket Item Read",
+  "Workers R2 Storage Bucket Item Write",
+] as const;
+
+/** Cloudflare's resource name for one R2 bucket in the default jurisdiction. */
+export function bucketResource(accountId: string, bucketName: string): string {
+  return `com.cloudflare.edge.r2.bucket.${accountId}_default_${bucketName}`;
+}
+
+export interface StorageArgs {
+  /** Prefix of every cloud name, e.g. keel-staging. */
+  readonly prefix: string;
+  readonly accountId: string;
+  /** Keep the bucket (and its objects) when the stack is destroyed. */
+  readonly retainData: boolean;
+}
+
+export class Storage extends pulumi.ComponentResource {
+  public readonly bucketName: pulumi.Output<string>;
+  /** The S3 API endpoint of the account's R2. */
+  public readonly endpoint: string;
+  public readonly accessKeyId: pulumi.Output<string>;
+  public readonly secretAccessKey: pulumi.Output<string>;
+
+  constructor(name: string, args: StorageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("keel:infra:Storage", name, {}, opts);
+
+    const bucket = new cloudflare.R2Bucket(
+      `${name}-bucket`,
+      { accountId: args.accountId, name: `${args.prefix}-evidence` },
+      { parent: this, retainOnDelete: args.retainData },
+    );
+
+    const permissionGroups = R2_OBJECT_PERMISSIONS.map((permission) =>
+      cloudflare
+        .getApiTokenPermissionGroupsListOutput(
+          { name: encodeURIComponent(permission) },
+          { parent: this },
+        )
+        .apply((found) => {
+          const group = found.results.find((g) => g.name === permission);
+          if (group === undefined) {
+            throw new Error(
+              `Cloudflare has no permission group "${permission}": the token in cloudflare:apiToken needs "API Tokens Read"`,
+            );
+          }
+          return { id: group.id };
+        }),
+    );
+
+    const token = new cloudflare.ApiToken(
+      `${name}-token`,
+      {
+        name: `${args.prefix}-r2`,
+        policies: [
+          {
+            effect: "allow",
+            permissionGroups,
+            resources: bucket.name.apply((bucketName) =>
+              JSON.stringify({ [bucketResource(args.accountId, bucketName)]: "*" }),
+            ),
+          },
+        ],
+      },
+      { parent: this },
+    );
+
+    this.bucketName = bucket.name;
+    this.endpoint = `https://${args.accountId}.r2.cloudflarestorage.com`;
+    this.accessKeyId = pulumi.secret(token.id);
+    this.secretAccessKey = pulumi.secret(
+      token.value.apply((value) => createHash("sha256").update(value).digest("hex")),
+    );
+
+    this.registerOutputs({
+      bucketName: this.bucketName,
+      endpoint: this.endpoint,
+      accessKeyId: this.accessKeyId,
+      secretAccessKey: this.secretAccessKey,
+    });
+  }
+}

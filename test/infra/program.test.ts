@@ -1,0 +1,390 @@
+// The whole Pulumi program (index.ts) under Pulumi's mocks: what it registers, how resources
+// depend on each other, and that secrets stay secret. Every assertion runs after the program's
+// outputs have resolved and its registrations have drained.
+import { createHash } from "node:crypto";
+import { expect } from "chai";
+import { bucketResource } from "../../infra/storage";
+import { STEP_NAMES } from "../../provisioning/steps";
+import {
+  byType,
+  isSecretInput,
+  MOCK_DROPLET_IPV6,
+  MOCK_RESERVED_IP,
+  MOCK_TOKEN_VALUE,
+  mockPassword,
+  one,
+  PERMISSION_GROUP_IDS,
+  plain,
+  ProgramFailure,
+  runProgram,
+  stagingConfig,
+  type ProgramRun,
+  type Registered,
+} from "./program";
+
+const DROPLET = "digitalocean:index/droplet:Droplet";
+const FIREWALL = "digitalocean:index/firewall:Firewall";
+const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
+const COMMAND = "command:remote:Command";
+const COPY = "command:remote:CopyToRemote";
+
+interface FirewallRule {
+  protocol: string;
+  portRange?: string;
+  sourceAddresses?: string[];
+}
+
+async function failureOf(config: Record<string, unknown>): Promise<ProgramFailure> {
+  try {
+    await runProgram(config);
+  } catch (err) {
+    if (err instanceof ProgramFailure) return err;
+    throw err;
+  }
+  throw new Error("the program accepted a bad configuration");
+}
+
+function command(run: ProgramRun, step: string): Registered {
+  return one(run, COMMAND, `keel-provisioning-${step}`);
+}
+
+function triggerOf(run: ProgramRun, step: string): string {
+  const triggers = plain(command(run, step).inputs.triggers) as unknown[];
+  return JSON.stringify(triggers.map(plain));
+}
+
+describe("the Pulumi program under mocks", () => {
+  let staging: ProgramRun;
+
+  before(async () => {
+    staging = await runProgram(stagingConfig());
+  });
+
+  it("when deployed, then the droplet runs Debian 13 at the configured size and region", () => {
+    const [droplet, ...others] = byType(staging, DROPLET);
+    expect(others).to.have.length(0);
+    expect(droplet?.inputs).to.include({
+      image: "debian-13-x64",
+      size: "s-1vcpu-2gb",
+      region: "fra1",
+      monitoring: true,
+      ipv6: true,
+    });
+  });
+
+  it("when deployed, then the firewall opens 80/443 to all and 22 only to the allowed CIDRs", () => {
+    const [firewall] = byType(staging, FIREWALL);
+    const rules = firewall?.inputs.inboundRules as FirewallRule[];
+    const ports = rules.map((r) => r.portRange).sort();
+    expect(ports).to.deep.equal(["22", "443", "80"]);
+    for (const rule of rules) expect(rule.protocol).to.equal("tcp");
+    const ssh = rules.find((r) => r.portRange === "22");
+    expect(ssh?.sourceAddresses).to.deep.equal(["198.51.100.7/32", "2001:db8:1::/48"]);
+    for (const rule of rules.filter((r) => r.portRange !== "22")) {
+      expect(rule.sourceAddresses).to.deep.equal(["0.0.0.0/0", "::/0"]);
+    }
+    expect(ssh?.sourceAddresses).not.to.include.members(["0.0.0.0/0", "::/0"]);
+  });
+
+  it("when deployed, then the volume, reserved IP and alerts belong to the droplet", () => {
+    const volume = one(staging, "digitalocean:index/volume:Volume", "keel-server-data");
+    expect(volume.inputs).to.include({ name: "keel-staging-data", size: 10, region: "fra1" });
+    expect(byType(staging, "digitalocean:index/volumeAttachment:VolumeAttachment")).to.have.length(
+      1,
+    );
+    expect(
+      byType(staging, "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"),
+    ).to.have.length(1);
+    const alerts = byType(staging, "digitalocean:index/monitorAlert:MonitorAlert");
+    expect(alerts.map((a) => a.inputs.type).sort()).to.deep.equal([
+      "v1/insights/droplet/cpu",
+      "v1/insights/droplet/disk_utilization_percent",
+      "v1/insights/droplet/memory_utilization_percent",
+    ]);
+    for (const alert of alerts) {
+      expect(alert.inputs).to.include({ window: "5m", compare: "GreaterThan" });
+      expect(alert.inputs.alerts).to.deep.equal({ emails: ["ops@example.com"] });
+    }
+    const check = one(staging, "digitalocean:index/uptimeCheck:UptimeCheck", "keel-uptime-check");
+    expect(check.inputs.target).to.equal("https://api.example.com/health");
+    expect(byType(staging, "digitalocean:index/uptimeAlert:UptimeAlert")).to.have.length(2);
+  });
+
+  it("when deployed, then DNS points the API host at the reserved IP and the droplet's IPv6", () => {
+    const records = byType(staging, DNS_RECORD).map((r) => r.inputs);
+    expect(records).to.have.length(2);
+    expect(records.find((r) => r.type === "A")).to.include({
+      name: "api.example.com",
+      content: MOCK_RESERVED_IP,
+      zoneId: "0123456789abcdef0123456789abcdef",
+      proxied: false,
+    });
+    expect(records.find((r) => r.type === "AAAA")).to.include({ content: MOCK_DROPLET_IPV6 });
+  });
+
+  it("when deployed, then the R2 token may read and write objects of the one bucket only", () => {
+    const token = one(staging, "cloudflare:index/apiToken:ApiToken", "keel-storage-token");
+    const policies = token.inputs.policies as Array<{
+      effect: string;
+      permissionGroups: Array<{ id: string }>;
+      resources: string;
+    }>;
+    expect(policies).to.have.length(1);
+    const [policy] = policies;
+    expect(policy?.effect).to.equal("allow");
+    expect(policy?.permissionGroups.map((g) => g.id).sort()).to.deep.equal(
+      Object.values(PERMISSION_GROUP_IDS).sort(),
+    );
+    expect(JSON.parse(policy?.resources ?? "{}")).to.deep.equal({
+      [bucketResource("fedcba9876543210fedcba9876543210", "keel-staging-evidence")]: "*",
+    });
+    const bucket = one(staging, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket");
+    expect(bucket.inputs.name).to.equal("keel-staging-evidence");
+  });
+
+  it("when deployed, then the only provider calls are the permission-group lookups", () => {
+    expect(staging.calls).to.have.length(2);
+    expect(new Set(staging.calls)).to.deep.equal(
+      new Set(["cloudflare:index/getApiTokenPermissionGroupsList:getApiTokenPermissionGroupsList"]),
+    );
+  });
+
+  it("when deployed, then the outputs are the API URL, server IP, bucket and admin key", () => {
+    expect(staging.outputs.apiUrl).to.equal("https://api.example.com");
+    expect(staging.outputs.serverIp).to.equal(MOCK_RESERVED_IP);
+    expect(staging.outputs.bucketName).to.equal("keel-staging-evidence");
+    expect(staging.outputs.adminApiKey).to.equal(mockPassword("keel-secrets-admin-api-key", "1"));
+  });
+
+  it("when deployed, then the admin key output is secret and the others are not", () => {
+    expect(staging.secretOutputs).to.deep.equal(["adminApiKey"]);
+  });
+
+  it("when deployed, then every step runs over SSH in order, after DNS and the droplet are ready", () => {
+    for (const [index, step] of STEP_NAMES.entries()) {
+      const registered = command(staging, step);
+      const previous = index === 0 ? [] : [`keel-provisioning-${STEP_NAMES[index - 1]}`];
+      if (step === "api") previous.push("keel-provisioning-api-release");
+      expect(registered.dependsOn, step).to.have.members(previous);
+      expect(registered.options.deleteBeforeReplace, step).to.equal(true);
+    }
+    const provisioning = one(staging, "keel:provisioning:Provisioning", "keel-provisioning");
+    expect(provisioning.dependsOn).to.have.members([
+      "keel-dns-a",
+      "keel-dns-aaaa",
+      "keel-server-firewall",
+      "keel-server-data-attachment",
+      "keel-server-ip-assignment",
+    ]);
+  });
+
+  it("when the first step connects, then it retries until SSH answers", () => {
+    const connection = plain(command(staging, "wait").inputs.connection) as Record<string, unknown>;
+    expect(connection.dialErrorLimit).to.equal(-1);
+    expect(connection.host).to.equal(MOCK_RESERVED_IP);
+    expect(
+      isSecretInput(connection.privateKey) ||
+        isSecretInput(command(staging, "wait").inputs.connection),
+    ).to.equal(true);
+  });
+
+  it("when the api step runs, then the release archive is copied first, named by its hash", () => {
+    const copy = one(staging, COPY, "keel-provisioning-api-release");
+    expect(copy.inputs.remotePath).to.match(
+      /^\/var\/lib\/keel\/uploads\/api-[0-9a-f]{16}\.tar\.gz$/,
+    );
+    expect(command(staging, "api").inputs.create).to.include(
+      `--archive ${String(copy.inputs.remotePath)}`,
+    );
+  });
+
+  it("when a step handles secrets, then its stdin and trigger are secret and its output hidden", () => {
+    for (const step of ["postgres", "redis", "api"]) {
+      const registered = command(staging, step);
+      expect(isSecretInput(registered.inputs.stdin), `${step} stdin`).to.equal(true);
+      expect(registered.inputs.logging, step).to.equal("none");
+      expect(registered.options.additionalSecretOutputs, step).to.include.members([
+        "stdout",
+        "stderr",
+      ]);
+      const [trigger] = plain(registered.inputs.triggers) as unknown[];
+      expect(
+        isSecretInput(registered.inputs.triggers) || isSecretInput(trigger),
+        `${step} trigger`,
+      ).to.equal(true);
+    }
+    for (const step of ["wait", "base", "nginx"]) {
+      const registered = command(staging, step);
+      expect(isSecretInput(registered.inputs.stdin), `${step} stdin`).to.equal(false);
+      expect(registered.inputs.logging, step).to.equal("stdoutAndStderr");
+      expect(registered.options.additionalSecretOutputs ?? [], step).not.to.include("stdout");
+    }
+  });
+
+  it("when any command runs, then its command line holds no secret and is not itself secret", () => {
+    const secrets = [
+      ...["postgres", "redis", "jwt", "admin-api-key"].map((n) =>
+        mockPassword(`keel-secrets-${n}`, "1"),
+      ),
+      MOCK_TOKEN_VALUE,
+      createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
+    ];
+    for (const registered of byType(staging, COMMAND)) {
+      expect(isSecretInput(registered.inputs.create), registered.name).to.equal(false);
+      for (const secret of secrets) expect(String(registered.inputs.create)).not.to.include(secret);
+      expect(registered.inputs.environment, registered.name).to.equal(undefined);
+    }
+  });
+
+  it("when generated, then every password is secret, long enough, and rotates with secretsGeneration", () => {
+    const passwords = byType(staging, "random:index/randomPassword:RandomPassword");
+    expect(passwords.map((p) => p.name).sort()).to.deep.equal([
+      "keel-secrets-admin-api-key",
+      "keel-secrets-jwt",
+      "keel-secrets-postgres",
+      "keel-secrets-redis",
+    ]);
+    for (const password of passwords) {
+      expect(password.inputs.keepers).to.deep.equal({ generation: "1" });
+      expect(password.inputs.length).to.be.at.least(password.name === "keel-secrets-jwt" ? 48 : 32);
+    }
+  });
+
+  describe("when keel:secretsGeneration is bumped", () => {
+    let rotated: ProgramRun;
+    before(async () => {
+      rotated = await runProgram({ ...stagingConfig(), secretsGeneration: 2 });
+    });
+
+    it("then every password's keepers change, so each is replaced", () => {
+      for (const password of byType(rotated, "random:index/randomPassword:RandomPassword")) {
+        expect(password.inputs.keepers).to.deep.equal({ generation: "2" });
+      }
+    });
+
+    it("then exactly the steps holding those secrets get new triggers", () => {
+      const changed = STEP_NAMES.filter(
+        (step) => triggerOf(staging, step) !== triggerOf(rotated, step),
+      );
+      expect(changed).to.deep.equal(["postgres", "redis", "api"]);
+    });
+  });
+
+  describe("when one rate limit changes", () => {
+    it("then only the nginx step's trigger changes", async () => {
+      const changedRun = await runProgram({ ...stagingConfig(), rateLimits: { edgeApiBurst: 40 } });
+      const changed = STEP_NAMES.filter(
+        (step) => triggerOf(staging, step) !== triggerOf(changedRun, step),
+      );
+      expect(changed).to.deep.equal(["nginx"]);
+    });
+  });
+
+  describe("with keel:existingHost", () => {
+    let existing: ProgramRun;
+    before(async () => {
+      existing = await runProgram({ ...stagingConfig(), existingHost: "192.0.2.44" });
+    });
+
+    it("then no droplet, firewall, volume, reserved IP or droplet alert is created", () => {
+      const types = new Set(existing.resources.map((r) => r.type));
+      for (const type of [
+        DROPLET,
+        FIREWALL,
+        "digitalocean:index/volume:Volume",
+        "digitalocean:index/reservedIp:ReservedIp",
+        "digitalocean:index/sshKey:SshKey",
+        "digitalocean:index/monitorAlert:MonitorAlert",
+      ]) {
+        expect(types.has(type), type).to.equal(false);
+      }
+    });
+
+    it("then DNS points at the host, and provisioning connects to it with the data on its disk", () => {
+      const records = byType(existing, DNS_RECORD).map((r) => r.inputs);
+      expect(records).to.deep.equal([records[0]]);
+      expect(records[0]).to.include({ type: "A", content: "192.0.2.44" });
+      const connection = plain(command(existing, "base").inputs.connection) as Record<
+        string,
+        unknown
+      >;
+      expect(plain(connection.host)).to.equal("192.0.2.44");
+      expect(command(existing, "base").inputs.create).to.match(/--data-device '' /);
+      expect(existing.outputs.serverIp).to.equal("192.0.2.44");
+    });
+  });
+
+  describe("with retainData", () => {
+    it("when true (the default), then the volume and bucket are kept on destroy", () => {
+      expect(
+        one(staging, "digitalocean:index/volume:Volume", "keel-server-data").options.retainOnDelete,
+      ).to.equal(true);
+      expect(
+        one(staging, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket").options
+          .retainOnDelete,
+      ).to.equal(true);
+    });
+
+    it("when false, then nothing is kept", async () => {
+      const run = await runProgram({ ...stagingConfig(), retainData: false });
+      expect(
+        one(run, "digitalocean:index/volume:Volume", "keel-server-data").options.retainOnDelete,
+      ).to.equal(false);
+      expect(
+        one(run, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket").options
+          .retainOnDelete,
+      ).to.equal(false);
+    });
+  });
+
+  describe("with bad configuration", () => {
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      [
+        "SSH open to the world",
+        { sshAllowCidrs: ["0.0.0.0/0"] },
+        /keel:sshAllowCidrs contains 0\.0\.0\.0\/0: SSH would be open to the world; list your own addresses, or set keel:allowSshFromAnywhere true/,
+      ],
+      ["a wildcard origin", { frontendOrigins: ["*"] }, /keel:frontendOrigins contains \*/],
+      [
+        "a malformed CIDR",
+        { sshAllowCidrs: ["10.0.0.1/8"] },
+        /keel:sshAllowCidrs contains "10\.0\.0\.1\/8"/,
+      ],
+      [
+        "a non-https origin",
+        { frontendOrigins: ["http://app.example.com"] },
+        /origins must use https/,
+      ],
+      [
+        "an unknown region",
+        { region: "mars1" },
+        /keel:region "mars1" is not a known DigitalOcean region/,
+      ],
+      [
+        "an unknown size",
+        { dropletSize: "huge" },
+        /keel:dropletSize "huge" is not a supported droplet size/,
+      ],
+      [
+        "a placeholder",
+        { cloudflareZoneId: "CHANGE_ME" },
+        /keel:cloudflareZoneId is still the placeholder "CHANGE_ME"/,
+      ],
+      ["a typo in a key", { domian: "example.com" }, /keel:domian is not a Keel setting/],
+    ];
+    for (const [what, overrides, message] of cases) {
+      it(`when the config has ${what}, then the program fails with that message and creates nothing`, async () => {
+        const failure = await failureOf({ ...stagingConfig(), ...overrides });
+        expect(failure.message).to.match(message);
+        expect(failure.resources.map((r) => r.type)).to.deep.equal(["pulumi:pulumi:Stack"]);
+      });
+    }
+
+    it("when the SSH private key is missing, then the program says how to set it", async () => {
+      const config = stagingConfig();
+      delete config.sshPrivateKey;
+      const failure = await failureOf(config);
+      expect(failure.message).to.include("pulumi config set --secret keel:sshPrivateKey");
+    });
+  });
+});
