@@ -3,7 +3,8 @@
 # systemd-nspawn in a private network namespace, beside pebble (ACME) and s3rver (R2).
 #
 #   standin.sh up [--forward GUEST_PORT]...  boot one; serve until stdin closes or reads "stop"
-#   standin.sh build                         build (or verify) the cached root filesystem
+#   standin.sh build [--server-packages]     build (or verify) the cached root filesystem and
+#                                            print its path; with Keel's server packages added
 #   standin.sh clean                         remove what crashed runs left behind
 #   standin.sh down                          stop every running stand-in, kept ones included
 #
@@ -41,7 +42,7 @@ NS=""
 FORWARDS=(22 80 443)
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 check_host() {
@@ -273,6 +274,11 @@ main() {
     up) up "$@" ;;
     build)
       check_host
+      if [[ "${1:-}" == "--server-packages" ]]; then
+        ROOTFS_FLAVOUR="server"
+      elif (($# > 0)); then
+        fail "unknown argument '$1' for build"
+      fi
       ensure_rootfs
       rootfs_archive_path
       printf '\n'

@@ -7,13 +7,26 @@
 readonly ROOTFS_SUITE="trixie"
 readonly ROOTFS_MIRROR="http://deb.debian.org/debian"
 readonly ROOTFS_PACKAGES="systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,sudo,udev,kmod,ifupdown,netbase,less,procps,curl,gnupg"
+# The "server" flavour adds the packages Keel's steps install, so that their units can be checked
+# offline (systemd-analyze security) without provisioning anything. The stand-in itself is the
+# bare "standin" flavour: provisioning must work from nothing.
+readonly ROOTFS_SERVER_PACKAGES="nginx,certbot,postgresql-17,postgresql-17-timescaledb,redis-server,nftables,fail2ban"
+ROOTFS_FLAVOUR="standin"
 readonly ROOTFS_CACHE_DIR="${KEEL_STANDIN_CACHE_DIR:-/var/cache/keel-standin}"
 readonly ROOTFS_TAR_FLAGS=(--numeric-owner --xattrs --xattrs-include='*' --acls)
+
+rootfs_packages() {
+  if [[ "${ROOTFS_FLAVOUR}" == "server" ]]; then
+    printf '%s,%s' "${ROOTFS_PACKAGES}" "${ROOTFS_SERVER_PACKAGES}"
+  else
+    printf '%s' "${ROOTFS_PACKAGES}"
+  fi
+}
 
 rootfs_archive_path() {
   local key
   key="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
-  printf '%s/rootfs-%s.tar.zst' "${ROOTFS_CACHE_DIR}" "${key}"
+  printf '%s/rootfs-%s-%s.tar.zst' "${ROOTFS_CACHE_DIR}" "${ROOTFS_FLAVOUR}" "${key}"
 }
 
 write_apt_sources() {
@@ -70,7 +83,7 @@ build_rootfs() {
   mkdir "${work}/root"
   mount -t tmpfs -o size=4g,mode=0755 "${STANDIN_PREFIX}-build" "${work}/root"
   stage "building the Debian 13 root filesystem with mmdebstrap (cold cache)" "${work}/mmdebstrap.log"
-  interruptible mmdebstrap --variant=minbase --include="${ROOTFS_PACKAGES}" \
+  interruptible mmdebstrap --variant=minbase --include="$(rootfs_packages)" \
     "${ROOTFS_SUITE}" "${work}/root" "${ROOTFS_MIRROR}" >"${work}/mmdebstrap.log" 2>&1 \
     || fail "mmdebstrap failed"
   customize_rootfs "${work}/root"
@@ -83,7 +96,7 @@ build_rootfs() {
 remove_stale_cache_entries() {
   local keep="$1"
   local entry
-  for entry in "${ROOTFS_CACHE_DIR}"/build.* "${ROOTFS_CACHE_DIR}"/rootfs-*.tar.zst; do
+  for entry in "${ROOTFS_CACHE_DIR}"/build.* "${ROOTFS_CACHE_DIR}/rootfs-${ROOTFS_FLAVOUR}"-*.tar.zst; do
     if [[ -e "${entry}" && "${entry}" != "${keep}" ]]; then
       log "removing stale cache entry ${entry}"
       unmount_under "${entry}"

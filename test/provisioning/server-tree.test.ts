@@ -1,0 +1,164 @@
+// The rendered files inside a Debian 13 tree that has Keel's server packages installed (built and
+// cached by the stand-in harness): systemd scores the units merged with Debian's own, and nginx,
+// sshd and nft accept the configuration — the tools and versions of the real server, no boot.
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { renderStack } from "../../provisioning/render-cli";
+
+const HARNESS = join(__dirname, "..", "e2e", "standin", "standin.sh");
+const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
+const API_HOST = "api.example.com";
+
+interface Run {
+  status: number | null;
+  output: string;
+}
+
+describe("rendered files on Debian 13", function () {
+  // A cold build of the tree downloads the packages (about a minute).
+  this.timeout(10 * 60_000);
+  let work: string;
+  let root: string;
+
+  const chroot = (...args: string[]): Run => {
+    const result = spawnSync("chroot", [root, ...args], { encoding: "utf8" });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  };
+
+  /** The exposure score systemd-analyze gives a unit of the tree (0 safe … 10 exposed). */
+  const exposure = (unit: string): number => {
+    const run = chroot("systemd-analyze", "security", "--offline=true", "--no-pager", unit);
+    const match = /Overall exposure level for \S+: (\d+\.\d+)/.exec(run.output);
+    if (match?.[1] === undefined) throw new Error(`no score for ${unit}:\n${run.output}`);
+    return Number(match[1]);
+  };
+
+  /** Runs `check` with the drop-in directory of `unit` moved away: Debian's unit alone. */
+  const withoutDropIn = <T>(unit: string, check: () => T): T => {
+    const dir = join(root, "etc/systemd/system", `${unit}.d`);
+    const aside = join(work, `${unit}.d`);
+    cpSync(dir, aside, { recursive: true });
+    rmSync(dir, { recursive: true });
+    try {
+      return check();
+    } finally {
+      cpSync(aside, dir, { recursive: true });
+    }
+  };
+
+  before(() => {
+    const archive = execFileSync(HARNESS, ["build", "--server-packages"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+      .trim()
+      .split("\n")
+      .at(-1);
+    if (archive === undefined) throw new Error("the harness printed no archive path");
+    work = mkdtempSync(join(tmpdir(), "keel-server-tree-"));
+    root = join(work, "root");
+    mkdirSync(root);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2g,mode=0755", "keel-server-tree", root]);
+    execFileSync("sh", [
+      "-c",
+      'zstd -dc "$1" | tar -x --numeric-owner -C "$2"',
+      "sh",
+      archive,
+      root,
+    ]);
+
+    const rendered = join(work, "rendered");
+    renderStack("golden", STACK_FILE, rendered);
+    cpSync(join(rendered, "etc"), join(root, "etc"), { recursive: true });
+    // What the base step creates before the units run.
+    execFileSync("chroot", [root, "groupadd", "--system", "keel"]);
+    execFileSync("chroot", [root, "useradd", "--system", "--gid", "keel", "keel-api"]);
+  });
+
+  after(() => {
+    if (root !== undefined) spawnSync("umount", [root]);
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("when keel-api@.service is scored, then its exposure is at most 1.5", () => {
+    expect(exposure("keel-api@1.service")).to.be.at.most(1.5);
+  });
+
+  it("when keel-migrate@.service is scored, then its exposure is at most 1.5", () => {
+    expect(exposure("keel-migrate@0123456789abcdef.service")).to.be.at.most(1.5);
+  });
+
+  for (const unit of ["nginx.service", "postgresql@17-main.service", "redis-server.service"]) {
+    it(`when ${unit} is scored with Keel's drop-in, then it is at most 3.0 and better than Debian's`, () => {
+      const dropInDir = unit.startsWith("postgresql@") ? "postgresql@.service" : unit;
+      const hardened = exposure(unit);
+      const stock = withoutDropIn(dropInDir, () => exposure(unit));
+      expect(hardened).to.be.at.most(3.0);
+      expect(hardened).to.be.below(stock);
+    });
+  }
+
+  it("when nginx 1.26 tests the configuration, then it accepts it", () => {
+    // The certificate certbot would have issued, stood in for by a self-signed one.
+    const live = join(root, "etc/letsencrypt/live", API_HOST);
+    mkdirSync(live, { recursive: true });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        `/CN=${API_HOST}`,
+        "-keyout",
+        join(live, "privkey.pem"),
+        "-out",
+        join(live, "fullchain.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const run = chroot("nginx", "-t");
+    expect(run.output).to.include("test is successful");
+    expect(run.status).to.equal(0);
+  });
+
+  it("when nginx tests a broken configuration, then it refuses it (the check can fail)", () => {
+    const broken = join(root, "etc/nginx/keel.d/99-broken.conf");
+    writeFileSync(broken, "limit_req_zone nonsense;\n");
+    try {
+      expect(chroot("nginx", "-t").status).to.not.equal(0);
+    } finally {
+      rmSync(broken);
+    }
+  });
+
+  it("when sshd tests its configuration with Keel's drop-in, then it accepts it and uses its values", () => {
+    chroot("ssh-keygen", "-A");
+    // On the server, ssh.service's RuntimeDirectory creates it.
+    mkdirSync(join(root, "run/sshd"), { recursive: true });
+    const test = chroot("sshd", "-t");
+    expect(test.output).to.equal("");
+    expect(test.status).to.equal(0);
+    const effective = chroot("sshd", "-T", "-C", "user=root,host=client,addr=198.51.100.7").output;
+    expect(effective).to.match(/^passwordauthentication no$/m);
+    expect(effective).to.match(/^kbdinteractiveauthentication no$/m);
+    expect(effective).to.match(/^permitrootlogin without-password$/m);
+    expect(effective).to.match(/^maxauthtries 3$/m);
+    expect(effective).to.match(/^allowtcpforwarding no$/m);
+  });
+
+  it("when nft checks the host firewall, then it accepts the ruleset", () => {
+    const run = chroot("nft", "-c", "-f", "/etc/nftables.conf");
+    expect(run.output).to.equal("");
+    expect(run.status).to.equal(0);
+  });
+});
