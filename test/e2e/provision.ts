@@ -1,0 +1,107 @@
+// Provisions the stand-in the way `pulumi up` provisions a droplet: the same step list, the same
+// buildStep output (command, stdin, upload), in the same order, each step run over SSH with its
+// payload on stdin and its exit status checked. Only the transport differs: OpenSSH here,
+// @pulumi/command's SSH client there.
+import { performance } from "node:perf_hooks";
+import { parseSettings, type RawConfig } from "../../infra/config-rules";
+import { serverValuesFor } from "../../provisioning/render-cli";
+import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
+import type { ReleaseValues, SecretValues, ServerValues } from "../../provisioning/values";
+import type { S3Endpoint, Standin } from "./standin";
+
+export interface StepRun {
+  readonly name: StepName;
+  readonly seconds: number;
+  /** Changes the step reported; 0 means "no changes". */
+  readonly changes: number;
+  readonly output: string;
+}
+
+/**
+ * The server values of an existingHost stack pointing at the stand-in, derived through the
+ * same config validation as `pulumi up`; storage is the S3 stand-in instead of R2.
+ */
+export function standinValues(
+  standin: Standin,
+  release: ReleaseValues,
+  overrides: RawConfig = {},
+): ServerValues {
+  const settings = parseSettings({
+    domain: standin.domain.replace(/^api\./, ""),
+    apiSubdomain: "api",
+    cloudflareZoneId: "00000000000000000000000000000000",
+    cloudflareAccountId: "00000000000000000000000000000000",
+    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandinOnly keel@standin",
+    existingHost: "127.0.0.1",
+    sshAllowCidrs: [`${standin.clientAddress}/32`],
+    frontendOrigins: ["https://app.standin.test"],
+    acmeEmail: "ops@standin.test",
+    acmeServer: standin.acmeDirectory,
+    dropletSize: "s-1vcpu-2gb",
+    apiInstances: 2,
+    ...overrides,
+  });
+  const s3: S3Endpoint = standin.s3;
+  return {
+    ...serverValuesFor("standin", settings),
+    storage: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket },
+    release,
+  };
+}
+
+export function standinSecrets(s3: S3Endpoint, suffix: string): SecretValues {
+  return {
+    postgresPassword: `StandinPostgres${suffix}`,
+    redisPassword: `StandinRedis${suffix}`,
+    jwtSecret: `StandinJwtSecretStandinJwtSecret${suffix}`,
+    adminApiKey: `StandinAdminKey${suffix}`,
+    s3AccessKeyId: s3.accessKeyId,
+    s3SecretAccessKey: s3.secretAccessKey,
+  };
+}
+
+const LAST_LINE = /^keel (\w+): (no changes|(\d+) change\(s\))$/;
+
+/** Runs one step; throws with the step's output when it fails. */
+export async function runStep(
+  standin: Standin,
+  name: StepName,
+  values: ServerValues,
+  secrets: SecretValues,
+): Promise<StepRun> {
+  const plan = buildStep(name, values, secrets);
+  const started = performance.now();
+  if (plan.upload !== undefined) {
+    await standin.copyFile(plan.upload.localPath, plan.upload.remotePath);
+  }
+  const result = await standin.ssh(plan.command, { stdin: plan.stdin, timeoutMs: 20 * 60_000 });
+  const seconds = (performance.now() - started) / 1000;
+  const output = `${result.stdout}${result.stderr}`;
+  if (result.code !== 0) {
+    throw new Error(`step ${name} failed with exit status ${result.code}:\n${output.slice(-4000)}`);
+  }
+  const last = LAST_LINE.exec(result.stdout.trimEnd().split("\n").at(-1) ?? "");
+  if (last === null || last[1] !== name) {
+    throw new Error(`step ${name} did not end with its summary line:\n${output.slice(-2000)}`);
+  }
+  return { name, seconds, changes: last[3] === undefined ? 0 : Number(last[3]), output };
+}
+
+/** Runs `names` (default: every step) in the designed order. */
+export async function provision(
+  standin: Standin,
+  values: ServerValues,
+  secrets: SecretValues,
+  names: readonly StepName[] = STEP_NAMES,
+  log: (line: string) => void = () => undefined,
+): Promise<StepRun[]> {
+  const runs: StepRun[] = [];
+  for (const name of STEP_NAMES.filter((n) => names.includes(n))) {
+    const run = await runStep(standin, name, values, secrets);
+    log(
+      `step ${name}: ${run.seconds.toFixed(1)}s, ${run.changes === 0 ? "no changes" : `${run.changes} change(s)`}`,
+    );
+    runs.push(run);
+  }
+  return runs;
+}
