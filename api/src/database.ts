@@ -1,11 +1,14 @@
 // PostgreSQL through knex + pg. Timeouts keep every failure short: a database that is down or
 // unreachable turns into a quick error (answered 503) instead of a request that hangs.
 import knex, { type Knex } from "knex";
+import type { Logger } from "./logger";
 
 export type Database = Knex;
 
 export interface DatabaseOptions {
   readonly url: string;
+  /** Where knex's own warnings go (it would print them to stdout as plain text). */
+  readonly logger: Logger;
   /** Largest number of pooled connections. */
   readonly poolMax?: number;
 }
@@ -22,6 +25,13 @@ export function createDatabase(options: DatabaseOptions): Database {
     },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: 3_000,
+    log: {
+      warn: (message: unknown) => options.logger.warn({ knex: String(message) }, "knex warning"),
+      error: (message: unknown) => options.logger.error({ knex: String(message) }, "knex error"),
+      deprecate: (method: string, alternative: string) =>
+        options.logger.warn({ method, alternative }, "knex deprecation"),
+      debug: (message: unknown) => options.logger.debug({ knex: message }, "knex debug"),
+    },
   });
 }
 

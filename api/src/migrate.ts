@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   }
   const { databaseUrl, logLevel } = loaded.config;
   const logger = createLogger(logLevel);
-  const db = createDatabase({ url: databaseUrl, poolMax: 2 });
+  const db = createDatabase({ url: databaseUrl, logger, poolMax: 2 });
   try {
     const applied = await migrateLatest(db, databaseUrl);
     logger.info(

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (error) => fail(logger, error, "uncaught exception"));
   process.on("unhandledRejection", (error) => fail(logger, error, "unhandled promise rejection"));
 
-  const db = createDatabase({ url: config.databaseUrl });
+  const db = createDatabase({ url: config.databaseUrl, logger });
   try {
     await waitForDatabase(db, logger, config.databaseUrl);
     await assertSchemaReady(db);
