@@ -35,6 +35,9 @@ export function httpLogger(logger: Logger) {
     logger,
     genReqId: requestId,
     customAttributeKeys: { reqId: "requestId" },
+    // Every line logged through req.log carries just the request id; the completion line adds
+    // the request and response.
+    quietReqLogger: true,
     wrapSerializers: false,
     serializers: {
       req: (req: Request) => ({
