@@ -1,9 +1,10 @@
 // Evidence on local disk (EVIDENCE_LOCAL_DIR), for development. The API signs its own expiring
 // URLs (HMAC-SHA256) and serves them itself: PUT receives the bytes, refusing a body larger than
-// declared (413) or whose SHA-256 differs from the signed x-amz-checksum-sha256 (400), as R2 does.
+// declared (413) or whose SHA-256 differs from the signed x-amz-checksum-sha256 (400), as R2
+// does. Like R2 it keeps the verified checksum (in <object>.sha256) and reports it on head().
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync } from "node:fs";
-import { access, constants, mkdir, rename, rm, stat } from "node:fs/promises";
+import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -21,6 +22,18 @@ import {
 export const LOCAL_EVIDENCE_PATH = "/v1/local-evidence";
 
 const KEY_PATTERN = /^evidence\/[0-9a-f-]{36}\/[0-9a-f-]{36}$/;
+const CHECKSUM_SUFFIX = ".sha256";
+
+const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === "ENOENT";
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    if (isMissing(error)) return null;
+    throw error;
+  }
+}
 
 type Query = Record<string, unknown>;
 
@@ -135,6 +148,7 @@ export class LocalEvidenceStore implements EvidenceStore {
       }
       const target = this.path(upload.key);
       await mkdir(dirname(target), { recursive: true });
+      await writeFile(`${target}${CHECKSUM_SUFFIX}`, sha256Base64ToHex(upload.sha256Base64));
       await rename(incoming, target);
     } finally {
       await rm(incoming, { force: true });
@@ -149,11 +163,12 @@ export class LocalEvidenceStore implements EvidenceStore {
   }
 
   async head(key: string): Promise<StoredObject | null> {
+    const path = this.path(key);
     try {
-      const info = await stat(this.path(key));
-      return { size: info.size, sha256Hex: null };
+      const info = await stat(path);
+      return { size: info.size, sha256Hex: await readOptional(`${path}${CHECKSUM_SUFFIX}`) };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+      if (isMissing(error)) return null;
       throw error;
     }
   }
@@ -165,7 +180,9 @@ export class LocalEvidenceStore implements EvidenceStore {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const path = this.path(key);
+    await rm(path, { force: true });
+    await rm(`${path}${CHECKSUM_SUFFIX}`, { force: true });
   }
 
   async check(): Promise<void> {
