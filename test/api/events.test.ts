@@ -1,0 +1,136 @@
+import { expect } from "chai";
+import type { Express } from "express";
+import request from "supertest";
+import { createAccount, findRow, testApp, type Account, type ErrorBody } from "./support/app";
+import { testEnv } from "./support/environment";
+
+interface Stats {
+  type: string | null;
+  bucket: string;
+  from: string;
+  to: string;
+  buckets: { start: string; count: number; avg: number | null }[];
+}
+
+describe("events", () => {
+  let app: Express;
+  let account: Account;
+  before(async () => {
+    app = testApp();
+    account = await createAccount(app);
+  });
+
+  const ingest = (body: unknown, key = account.apiKey) =>
+    request(app)
+      .post("/v1/events")
+      .set("X-API-Key", key)
+      .send(body as object);
+
+  it("when a batch is posted, then 202 and every event is stored in the caller's org, and it is audited", async () => {
+    const response = await ingest([
+      { type: "cpu.load", ts: "2030-01-01T10:00:00Z", value: 0.5, attributes: { host: "a" } },
+      { type: "deploy" },
+    ]).expect(202);
+    expect(response.body).to.deep.equal({ accepted: 2 });
+    const rows = (await testEnv()
+      .db("events")
+      .where({ org_id: account.orgId })
+      .orderBy("type")) as { type: string; ts: Date; value: number | null; attributes: unknown }[];
+    expect(rows.map((r) => r.type)).to.deep.equal(["cpu.load", "deploy"]);
+    expect(rows[0]).to.deep.include({ value: 0.5, attributes: { host: "a" } });
+    expect(rows[0]?.ts.toISOString()).to.equal("2030-01-01T10:00:00.000Z");
+    expect(Math.abs((rows[1]?.ts.getTime() ?? 0) - Date.now())).to.be.below(60_000);
+    expect(
+      await findRow("audit_events", {
+        action: "audit.events.ingest",
+        request_id: response.get("X-Request-ID"),
+      }),
+    ).to.deep.include({ org_id: account.orgId, details: { count: 2 } });
+  });
+
+  it("when a batch is empty or holds more than 1000 events, then 400", async () => {
+    await ingest([]).expect(400);
+    const tooMany = Array.from({ length: 1001 }, () => ({ type: "x" }));
+    const response = await ingest(tooMany).expect(400);
+    expect((response.body as ErrorBody).error.details?.[0]?.message).to.contain("1000");
+    await ingest(Array.from({ length: 1000 }, () => ({ type: "bulk" }))).expect(202);
+  });
+
+  it("when stats are asked per hour, then each bucket has the count and average of its events", async () => {
+    const owner = await createAccount(app);
+    await ingest(
+      [
+        { type: "latency", ts: "2031-05-01T10:05:00Z", value: 10 },
+        { type: "latency", ts: "2031-05-01T10:55:00Z", value: 20 },
+        { type: "latency", ts: "2031-05-01T12:30:00+02:00", value: 30 },
+        { type: "latency", ts: "2031-05-01T11:10:00Z" },
+        { type: "other", ts: "2031-05-01T10:15:00Z", value: 1000 },
+      ],
+      owner.apiKey,
+    ).expect(202);
+    const response = await request(app)
+      .get("/v1/events/stats")
+      .query({
+        type: "latency",
+        bucket: "1h",
+        from: "2031-05-01T00:00:00Z",
+        to: "2031-05-02T00:00:00Z",
+      })
+      .set("X-API-Key", owner.apiKey)
+      .expect(200);
+    const stats = response.body as Stats;
+    expect(stats).to.deep.include({
+      type: "latency",
+      bucket: "1h",
+      from: "2031-05-01T00:00:00.000Z",
+      to: "2031-05-02T00:00:00.000Z",
+    });
+    expect(stats.buckets).to.deep.equal([
+      // 12:30+02:00 is 10:30Z.
+      { start: "2031-05-01T10:00:00.000Z", count: 3, avg: 20 },
+      { start: "2031-05-01T11:00:00.000Z", count: 1, avg: null },
+    ]);
+    const all = await request(app)
+      .get("/v1/events/stats")
+      .query({ bucket: "1d", from: "2031-05-01T00:00:00Z", to: "2031-05-02T00:00:00Z" })
+      .set("X-API-Key", owner.apiKey)
+      .expect(200);
+    expect((all.body as Stats).buckets).to.deep.equal([
+      { start: "2031-05-01T00:00:00.000Z", count: 5, avg: 265 },
+    ]);
+  });
+
+  it("when another org asks for stats over the same time, then it sees none of these events", async () => {
+    const writer = await createAccount(app);
+    const reader = await createAccount(app);
+    await ingest([{ type: "secret", ts: "2032-01-01T00:30:00Z", value: 1 }], writer.apiKey).expect(
+      202,
+    );
+    const response = await request(app)
+      .get("/v1/events/stats")
+      .query({ type: "secret", from: "2032-01-01T00:00:00Z", to: "2032-01-02T00:00:00Z" })
+      .set("X-API-Key", reader.apiKey)
+      .expect(200);
+    expect((response.body as Stats).buckets).to.deep.equal([]);
+  });
+
+  it("when the stats query is malformed, then 400 names the parameter", async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ bucket: "1w" }, "query.bucket"],
+      [{ bucket: "0h" }, "query.bucket"],
+      [{ from: "yesterday" }, "query.from"],
+      [{ from: "2030-01-02T00:00:00Z", to: "2030-01-01T00:00:00Z" }, "query.from"],
+      [{ bucket: "1m", from: "2000-01-01T00:00:00Z", to: "2030-01-01T00:00:00Z" }, "query.bucket"],
+      [{ type: "bad type!" }, "query.type"],
+    ];
+    for (const [query, path] of cases) {
+      const response = await request(app)
+        .get("/v1/events/stats")
+        .query(query)
+        .set("X-API-Key", account.apiKey)
+        .expect(400);
+      const paths = ((response.body as ErrorBody).error.details ?? []).map((d) => d.path);
+      expect(paths, JSON.stringify(query)).to.include(path);
+    }
+  });
+});

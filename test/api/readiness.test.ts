@@ -1,0 +1,70 @@
+import { createServer, type Server, type Socket } from "node:net";
+import { expect } from "chai";
+import request from "supertest";
+import { createDatabase } from "../../api/src/database";
+import { createLogger } from "../../api/src/logger";
+import { createRedis } from "../../api/src/redis";
+import { S3EvidenceStore } from "../../api/src/storage/s3-store";
+import { testApp } from "./support/app";
+import { BUCKET, S3_KEY } from "./support/environment";
+import { freePort } from "./support/ports";
+
+// A TCP server that accepts connections and never answers: a dependency that hangs.
+async function blackHole(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return {
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("GET /ready", () => {
+  it("when every dependency answers, then 200 with every check true and no caching", async () => {
+    const response = await request(testApp()).get("/ready").expect(200);
+    expect(response.body).to.deep.equal({
+      status: "ready",
+      checks: { database: true, redis: true, storage: true },
+    });
+    expect(response.get("Cache-Control")).to.equal("no-store");
+  });
+
+  it("when every dependency hangs or is gone, then 503 naming each failing check, answered within the time box", async function () {
+    // Each check gives up after one second; the checks run side by side.
+    this.timeout(5_000);
+    const hole = await blackHole();
+    const logger = createLogger("silent");
+    const db = createDatabase({ url: `postgres://keel:keel@127.0.0.1:${hole.port}/keel`, logger });
+    const redis = createRedis(`redis://127.0.0.1:${await freePort()}`, logger);
+    const store = new S3EvidenceStore({
+      kind: "s3",
+      endpoint: `http://127.0.0.1:${hole.port}`,
+      region: "auto",
+      bucket: BUCKET,
+      accessKeyId: S3_KEY,
+      secretAccessKey: S3_KEY,
+    });
+    try {
+      const response = await request(testApp({ db, redis, store })).get("/ready").expect(503);
+      expect(response.body).to.deep.equal({
+        status: "unavailable",
+        checks: { database: false, redis: false, storage: false },
+      });
+    } finally {
+      redis.disconnect();
+      store.close();
+      await db.destroy();
+      await hole.close();
+    }
+  });
+});
