@@ -35,8 +35,9 @@ export function createDatabase(options: DatabaseOptions): Database {
   });
 }
 
-// Network errors and the PostgreSQL error classes that mean "the server is not there":
-// 08 connection exception, 53300 too many connections, 57P01-57P03 shutdown / cannot connect now.
+// Network errors and the PostgreSQL error classes that mean "the server cannot serve this now":
+// 08 connection exception, 53300 too many connections, 57014 statement timeout,
+// 57P01-57P03 shutdown / cannot connect now.
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -47,6 +48,7 @@ const UNAVAILABLE_CODES = new Set([
   "EAI_AGAIN",
   "EPIPE",
   "53300",
+  "57014",
   "57P01",
   "57P02",
   "57P03",
