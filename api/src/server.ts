@@ -13,6 +13,7 @@ import { createEvidenceStore } from "./storage/create-store";
 const DATABASE_WAIT_MS = 30_000;
 /** In-flight requests get this long after SIGTERM; then remaining connections are cut. */
 const DRAIN_TIMEOUT_MS = 25_000;
+const CLOSE_TIMEOUT_MS = 5_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -117,8 +118,14 @@ async function main(): Promise<void> {
     await closed;
     clearInterval(sweep);
     clearTimeout(deadline);
-    await Promise.allSettled([db.destroy(), redis.quit()]);
+    // Should closing the pools hang (a dependency that stopped answering), do not hang with it.
+    setTimeout(() => {
+      logger.error("closing the pools timed out");
+      process.exit(1);
+    }, CLOSE_TIMEOUT_MS).unref();
+    redis.disconnect();
     store.close();
+    await db.destroy();
     logger.info("stopped");
     process.exit(0);
   };
