@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.get("/docs", (_req, res) => {
     res.json(document);
   });
-  if (store instanceof LocalEvidenceStore) mountLocalEvidence(app, store);
+  if (store instanceof LocalEvidenceStore) mountLocalEvidence(app, store, db);
 
   app.use(jsonBody());
   for (const route of api) {

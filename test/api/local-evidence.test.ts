@@ -5,7 +5,14 @@ import { expect } from "chai";
 import type { Express } from "express";
 import request from "supertest";
 import { LocalEvidenceStore } from "../../api/src/storage/local-store";
-import { JWT_SECRET, createAccount, testApp, type Account, type ErrorBody } from "./support/app";
+import {
+  JWT_SECRET,
+  createAccount,
+  findRow,
+  testApp,
+  type Account,
+  type ErrorBody,
+} from "./support/app";
 import { testEnv } from "./support/environment";
 
 interface Created {
@@ -73,6 +80,9 @@ describe("evidence on local disk (EVIDENCE_LOCAL_DIR)", () => {
     const bytes = randomBytes(32 * 1024);
     const created = await declare(bytes);
     await put(created, bytes).expect(200);
+    expect(
+      await findRow("audit_events", { action: "audit.evidence.upload", target_id: created.id }),
+    ).to.include({ org_id: account.orgId, actor_type: "anonymous" });
     await request(app)
       .post(`/v1/evidence/${created.id}/complete`)
       .set("X-API-Key", account.apiKey)

@@ -3,17 +3,28 @@
 // the JSON body parser because they carry raw bytes.
 import { pipeline } from "node:stream/promises";
 import type { Express } from "express";
+import { recordAudit } from "../audit";
+import type { Database } from "../database";
 import { notFound } from "../errors";
 import { contentDisposition } from "../storage/evidence-store";
 import { LOCAL_EVIDENCE_PATH, type LocalEvidenceStore } from "../storage/local-store";
 
-export function mountLocalEvidence(app: Express, store: LocalEvidenceStore): void {
+export function mountLocalEvidence(app: Express, store: LocalEvidenceStore, db: Database): void {
   app.put(LOCAL_EVIDENCE_PATH, async (req, res) => {
     const upload = store.verifyUpload(req.query, {
       checksum: req.get("x-amz-checksum-sha256"),
       contentType: req.get("content-type"),
     });
     await store.receive(upload, req);
+    // Keys are evidence/<org id>/<evidence id>; the signed link is the only credential.
+    const [, orgId, evidenceId] = upload.key.split("/");
+    await recordAudit(db, req, {
+      action: "evidence.upload",
+      orgId: orgId ?? null,
+      target: { type: "evidence", id: evidenceId ?? upload.key },
+      details: { size: upload.size },
+      actor: { type: "anonymous", id: null },
+    });
     res.status(200).end();
   });
 
