@@ -20,7 +20,7 @@ export interface AuditEntry {
   readonly actor?: Actor;
 }
 
-export function actorOf(req: Request): Actor {
+function actorOf(req: Request): Actor {
   const credential = req.credential;
   if (credential?.state !== "valid") return { type: "anonymous", id: null };
   const principal = credential.principal;

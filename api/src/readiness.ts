@@ -4,7 +4,7 @@ import type { Database } from "./database";
 import { redisReady, type RedisClient } from "./redis";
 import type { EvidenceStore } from "./storage/evidence-store";
 
-export const CHECK_TIMEOUT_MS = 1_000;
+const CHECK_TIMEOUT_MS = 1_000;
 
 export interface ReadinessChecks {
   readonly database: boolean;
@@ -13,7 +13,7 @@ export interface ReadinessChecks {
 }
 
 /** Runs `check` with an abort signal; true only if it resolves within `ms`. */
-export async function timeBoxed(
+async function timeBoxed(
   check: (signal: AbortSignal) => Promise<unknown>,
   ms = CHECK_TIMEOUT_MS,
 ): Promise<boolean> {

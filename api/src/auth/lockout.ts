@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../logger";
 import { redisReady, type RedisClient } from "../redis";
 
-export const MAX_FAILED_LOGINS = 5;
-export const LOCKOUT_MS = 15 * 60 * 1000;
+const MAX_FAILED_LOGINS = 5;
+const LOCKOUT_MS = 15 * 60 * 1000;
 
 // KEYS[1] failure counter, KEYS[2] lock; ARGV window ms, max failures, lock ms.
 // Returns the lock's length in ms when this failure locked the email, else 0.

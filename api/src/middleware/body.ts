@@ -4,7 +4,7 @@
 import express, { type RequestHandler } from "express";
 import { ApiError } from "../errors";
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_DEPTH = 32;
 const JSON_TYPES = ["application/json", "application/*+json"];
 
@@ -28,7 +28,7 @@ const requireJson: RequestHandler = (req, _res, next) => {
 };
 
 /** Why `value` cannot be accepted, or null. Iterative, so any depth is safe to inspect. */
-export function unsafeJsonReason(value: unknown): string | null {
+function unsafeJsonReason(value: unknown): string | null {
   const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
   while (stack.length > 0) {
     const item = stack.pop();

@@ -44,7 +44,7 @@ function isDataException(error: unknown): boolean {
   return typeof code === "string" && code.length === 5 && code.startsWith("22");
 }
 
-export function toApiError(error: unknown): ApiError {
+function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof Error) {
     const http = error as HttpError;

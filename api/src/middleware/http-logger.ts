@@ -13,7 +13,7 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const QUIET_PATHS = new Set(["/health", "/metrics"]);
 
 /** The URL without secrets: signatures of local evidence links are replaced. */
-export function loggableUrl(url: string): string {
+function loggableUrl(url: string): string {
   return url.replace(/([?&]signature=)[^&]*/gi, "$1[redacted]");
 }
 
@@ -22,7 +22,7 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof req.id === "string" ? req.id : "";
 }
 
-export function requestId(req: IncomingMessage, res: ServerResponse): string {
+function requestId(req: IncomingMessage, res: ServerResponse): string {
   const incoming = req.headers["x-request-id"];
   const id =
     typeof incoming === "string" && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();

@@ -18,7 +18,7 @@ import type { Logger } from "../logger";
 import { redisReady, type RedisClient } from "../redis";
 import { callerKey } from "./authenticate";
 
-export const RATE_LIMIT_WINDOW_MS = 60_000;
+const RATE_LIMIT_WINDOW_MS = 60_000;
 
 class RedisWithMemoryFallbackStore implements Store {
   readonly localKeys = false;

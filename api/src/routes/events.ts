@@ -8,7 +8,7 @@ import type { RouteContext } from "./context";
 import { defineRoute, type RouteDefinition } from "./define";
 import { Timestamp } from "./schemas";
 
-export const MAX_EVENTS_PER_CALL = 1000;
+const MAX_EVENTS_PER_CALL = 1000;
 const MAX_ATTRIBUTES_BYTES = 8 * 1024;
 const MAX_BUCKETS = 10_000;
 const DEFAULT_RANGE_MS = 24 * 60 * 60 * 1000;

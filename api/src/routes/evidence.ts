@@ -15,7 +15,7 @@ import { IdParams, Page, name, pageOf } from "./schemas";
 const UPLOAD_URL_SECONDS = 60 * 60;
 const DOWNLOAD_URL_SECONDS = 15 * 60;
 /** The largest single PUT S3 and R2 accept. */
-export const MAX_EVIDENCE_BYTES = 5 * 1024 ** 3;
+const MAX_EVIDENCE_BYTES = 5 * 1024 ** 3;
 
 interface EvidenceRow {
   id: string;

@@ -67,7 +67,7 @@ const PROXY_HEADERS = ["x-forwarded-for", "x-real-ip", "forwarded"];
  * Metrics only for a client on this machine that did not come through the proxy: nginx is on
  * the same machine (a loopback peer too) and always adds X-Forwarded-For / X-Real-IP.
  */
-export function isPrivateCaller(req: Request): boolean {
+function isPrivateCaller(req: Request): boolean {
   return (
     isLoopback(req.socket.remoteAddress) &&
     PROXY_HEADERS.every((name) => req.headers[name] === undefined)

@@ -8,7 +8,7 @@ import { defineRoute, type RouteDefinition } from "./define";
 import { fetchPage } from "./pagination";
 import { IdParams, Page, name, pageOf } from "./schemas";
 
-export interface SystemRow {
+interface SystemRow {
   id: string;
   org_id: string;
   name: string;
@@ -16,7 +16,7 @@ export interface SystemRow {
   created_at: Date;
 }
 
-export const System = z
+const System = z
   .object({ id: z.uuid(), name: z.string(), purpose: z.string(), createdAt: z.iso.datetime() })
   .meta({ id: "System" });
 
@@ -33,7 +33,7 @@ const CreateSystemBody = z
 
 const COLUMNS = ["id", "name", "purpose", "created_at"] as const;
 
-export function presentSystem(row: Pick<SystemRow, (typeof COLUMNS)[number]>) {
+function presentSystem(row: Pick<SystemRow, (typeof COLUMNS)[number]>) {
   return {
     id: row.id,
     name: row.name,
