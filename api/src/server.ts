@@ -12,7 +12,7 @@ import { createEvidenceStore } from "./storage/create-store";
 
 const DATABASE_WAIT_MS = 30_000;
 /** In-flight requests get this long after SIGTERM; then remaining connections are cut. */
-const DRAIN_TIMEOUT_MS = 25_000;
+const DRAIN_TIMEOUT_MS = 20_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
