@@ -63,10 +63,12 @@ function toApiError(error: unknown): ApiError {
   return new ApiError(500, "internal_error", "Internal server error.");
 }
 
-export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
   if (res.headersSent) {
-    // Too late for an error body; Express closes the connection.
-    next(error);
+    // Too late for an error body: log it (Express would print it as plain text) and cut the
+    // connection so the client sees an incomplete response, not a complete-looking one.
+    req.log.error({ err: error }, "error after the response started");
+    res.destroy();
     return;
   }
   const apiError = toApiError(error);

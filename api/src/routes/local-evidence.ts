@@ -38,6 +38,12 @@ export function mountLocalEvidence(app: Express, store: LocalEvidenceStore, db: 
       "Content-Disposition": contentDisposition(download.filename),
       "Cache-Control": "private, no-store",
     });
-    await pipeline(object.stream, res);
+    try {
+      await pipeline(object.stream, res);
+    } catch (error) {
+      // A client that goes away mid-download is not an error of ours.
+      if (!res.destroyed) throw error;
+      req.log.debug({ err: error }, "download closed by the client");
+    }
   });
 }
