@@ -12,11 +12,14 @@ export const UPLOADS_DIR = "/var/lib/keel/uploads";
 /** Webroot for ACME HTTP-01 challenges. */
 export const ACME_WEBROOT = "/var/lib/keel/acme";
 export const API_ENV_FILE = "/etc/keel/api.env";
-/** API instance N listens on 127.0.0.1:(API_PORT_BASE + N). */
-export const API_PORT_BASE = 3000;
+/**
+ * API instance N (1 to 8) listens on 127.0.0.1:300N. Written as a prefix because the unit
+ * template builds the port from its instance name: PORT=300%i.
+ */
+export const API_PORT_PREFIX = "300";
 
 export function apiPort(instance: number): number {
-  return API_PORT_BASE + instance;
+  return Number(`${API_PORT_PREFIX}${instance}`);
 }
 
 export function uploadPath(releaseId: string): string {

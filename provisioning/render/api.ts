@@ -1,7 +1,7 @@
 // The API on the server: its environment file and two systemd units, the instance template
 // keel-api@.service and the one-shot keel-migrate@.service that migrates a release's schema.
 import type { RateLimits } from "../../infra/config-rules";
-import { API_ENV_FILE, API_PORT_BASE, CURRENT_RELEASE, DATA_DIR, RELEASES_DIR } from "../layout";
+import { API_ENV_FILE, API_PORT_PREFIX, CURRENT_RELEASE, DATA_DIR, RELEASES_DIR } from "../layout";
 import type { SecretValues, StorageValues } from "../values";
 import { DATABASE, POSTGRES_PORT, ROLE } from "./postgres";
 import { REDIS_PORT, REDIS_USER } from "./redis";
@@ -91,7 +91,7 @@ IPAddressDeny=169.254.0.0/16 fe80::/10`;
 
 export function renderApiUnit(memoryMb: number): string {
   const memory = apiMemoryMb(memoryMb);
-  return `# Managed by Keel: one API instance; keel-api@N listens on 127.0.0.1:${API_PORT_BASE}+N.
+  return `# Managed by Keel: one API instance; keel-api@N listens on 127.0.0.1:${API_PORT_PREFIX}N.
 # Instances run the release ${CURRENT_RELEASE} points to and restart one at a time on deploys.
 [Unit]
 Description=Keel API instance %i
@@ -106,7 +106,7 @@ Type=simple
 # Resolved when the instance starts: /proc/PID/cwd shows the release it runs.
 WorkingDirectory=${CURRENT_RELEASE}
 ExecStart=/usr/bin/node ${CURRENT_RELEASE}/server.js
-Environment=PORT=${API_PORT_BASE}%i
+Environment=PORT=${API_PORT_PREFIX}%i
 Environment=NODE_OPTIONS=--max-old-space-size=${Math.floor(memory * 0.75)}
 Restart=always
 RestartSec=1

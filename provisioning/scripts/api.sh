@@ -11,7 +11,8 @@ source "$1/lib.sh"
 readonly RELEASES=/srv/keel/releases
 readonly CURRENT=/srv/keel/current
 readonly ENV_FILE=/etc/keel/api.env
-readonly PORT_BASE=3000
+# Instance N (1 to 8) listens on 127.0.0.1:300N.
+readonly PORT_PREFIX=300
 readonly MAX_INSTANCES=8
 readonly KEEP_RELEASES=5
 readonly READY_TIMEOUT=60
@@ -66,12 +67,24 @@ migrate_release() {
 }
 
 instance_ready() {
-  curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$((PORT_BASE + $1))/ready"
+  curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:${PORT_PREFIX}$1/ready"
 }
 
+# restart_instance N: restarts keel-api@N and waits for its /ready; fails at once when systemd
+# gives up on it (a crash loop), or after READY_TIMEOUT.
 restart_instance() {
-  systemctl restart "keel-api@$1.service"
-  wait_for "${READY_TIMEOUT}" "keel-api@$1 is ready" instance_ready "$1"
+  local unit="keel-api@$1.service"
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  # A unit that hit its start limit refuses even a manual restart until reset.
+  systemctl reset-failed "${unit}" 2>/dev/null || true
+  systemctl restart "${unit}"
+  until instance_ready "$1"; do
+    if [[ "$(systemctl show -p ActiveState --value "${unit}")" == "failed" ]] || ((SECONDS >= deadline)); then
+      return 1
+    fi
+    sleep 0.5
+  done
+  info "keel-api@$1 is ready"
 }
 
 switch_current() {
@@ -91,7 +104,7 @@ roll_back() {
   local failed="$1" id="$2" previous="$3" i
   journalctl -u "keel-api@${failed}.service" -n 30 --no-pager >&2 || true
   if [[ -z "${previous}" || "${previous}" == "${id}" ]]; then
-    die "keel-api@${failed} did not become ready within ${READY_TIMEOUT} s (its log is above)"
+    die "keel-api@${failed} did not become ready (its log is above)"
   fi
   switch_current "${previous}"
   for ((i = 1; i <= failed; i++)); do
