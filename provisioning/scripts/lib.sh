@@ -72,7 +72,8 @@ install_file() {
     [[ "$(stat -c '%a %U %G' "${dest}")" == "${mode#0} ${owner} ${group}" ]]; then
     return 0
   fi
-  install -d -m 0755 "$(dirname "${dest}")"
+  # Create a missing parent only: `install -d` would also reset an existing one's mode.
+  [[ -d "$(dirname "${dest}")" ]] || install -d -m 0755 "$(dirname "${dest}")"
   install -m "${mode}" -o "${owner}" -g "${group}" "${src}" "${dest}.keel-new"
   mv -f "${dest}.keel-new" "${dest}"
   note_change "${dest}"
