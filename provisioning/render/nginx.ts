@@ -165,10 +165,8 @@ server {
 	ssl_certificate_key /etc/letsencrypt/live/${apiHost}/privkey.pem;
 
 	include ${NGINX_SNIPPET_DIR}/keel-headers.conf;
+	include ${NGINX_SNIPPET_DIR}/keel-errors.conf;
 	default_type application/json;
-
-	error_page 413 @too_large;
-	error_page 502 504 @unavailable;
 
 	location = /health {
 		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
@@ -181,12 +179,15 @@ server {
 
 	location /v1/auth/ {
 		limit_req zone=keel_auth burst=${rateLimits.edgeAuthBurst} nodelay;
+		# A location's own error_page drops the server's: include them again.
+		include ${NGINX_SNIPPET_DIR}/keel-errors.conf;
 		error_page 429 @auth_limited;
 		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
 	}
 
 	location / {
 		limit_req zone=keel_api burst=${rateLimits.edgeApiBurst} nodelay;
+		include ${NGINX_SNIPPET_DIR}/keel-errors.conf;
 		error_page 429 @api_limited;
 		include ${NGINX_SNIPPET_DIR}/keel-proxy.conf;
 	}
@@ -214,6 +215,16 @@ server {
 		${jsonError(503, "unavailable", "Service unavailable")};
 	}
 }
+`;
+}
+
+/** The errors nginx answers itself, as JSON; included wherever a location sets its own. */
+export function renderNginxErrors(): string {
+  return `# Managed by Keel: errors nginx answers itself, in the API's JSON shape (named locations in
+# keel.d/50-https.conf). nginx forgets these in a location that sets any error_page of its own,
+# so such locations include this file again.
+error_page 413 @too_large;
+error_page 502 504 @unavailable;
 `;
 }
 

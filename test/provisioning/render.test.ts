@@ -80,6 +80,15 @@ describe("rendered files", () => {
     expect(read("etc/nginx/nginx.conf")).to.match(/^\tserver_tokens off;$/m);
   });
 
+  it("when a location sets its own error page, then it includes the shared error pages again", () => {
+    const https = read("etc/nginx/keel.d/50-https.conf");
+    const locations = https.split(/\n\tlocation /).slice(1);
+    const withOwnErrorPage = locations.filter((l) => l.includes("error_page 429"));
+    expect(withOwnErrorPage).to.have.length(2);
+    for (const location of withOwnErrorPage) expect(location).to.include("keel-errors.conf;");
+    expect(read("etc/nginx/snippets/keel-errors.conf")).to.include("error_page 413 @too_large;");
+  });
+
   it("when nginx is rendered for three instances, then the upstream lists all three", () => {
     const upstream = read("etc/nginx/keel.d/30-upstream.conf");
     expect(upstream.match(/server 127\.0\.0\.1:300\d/g)).to.deep.equal([
@@ -141,7 +150,7 @@ describe("rendered files", () => {
     expect(unit).not.to.include("MemoryDenyWriteExecute");
     expect(unit).not.to.include("RENDERED-PLACEHOLDER");
     expect(read("etc/keel/api.env")).to.include(
-      "BOOTSTRAP_API_KEY=RENDERED-PLACEHOLDER-admin-api-key",
+      "BOOTSTRAP_API_KEY=RENDERED-PLACEHOLDER-admin-api-key-not-a-secret",
     );
   });
 
