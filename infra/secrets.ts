@@ -4,6 +4,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
+/** Length of each generated secret; the API refuses shorter JWT secrets and bootstrap keys. */
+export const SECRET_LENGTHS = {
+  postgresPassword: 40,
+  redisPassword: 40,
+  jwtSecret: 64,
+  adminApiKey: 48,
+} as const;
+
 export interface SecretsArgs {
   /** keel:secretsGeneration; a new number rotates every secret. */
   readonly generation: number;
@@ -33,10 +41,10 @@ export class Secrets extends pulumi.ComponentResource {
         ).result,
       );
 
-    this.postgresPassword = password("postgres", 40);
-    this.redisPassword = password("redis", 40);
-    this.jwtSecret = password("jwt", 64);
-    this.adminApiKey = password("admin-api-key", 48);
+    this.postgresPassword = password("postgres", SECRET_LENGTHS.postgresPassword);
+    this.redisPassword = password("redis", SECRET_LENGTHS.redisPassword);
+    this.jwtSecret = password("jwt", SECRET_LENGTHS.jwtSecret);
+    this.adminApiKey = password("admin-api-key", SECRET_LENGTHS.adminApiKey);
 
     this.registerOutputs({
       postgresPassword: this.postgresPassword,

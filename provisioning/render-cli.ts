@@ -13,12 +13,12 @@ import type { SecretValues, ServerValues } from "./values";
 
 /** What `npm run render` shows where a secret would be. */
 export const PLACEHOLDER_SECRETS: SecretValues = {
-  postgresPassword: "RENDERED-PLACEHOLDER-postgres-password",
-  redisPassword: "RENDERED-PLACEHOLDER-redis-password",
-  jwtSecret: "RENDERED-PLACEHOLDER-jwt-secret",
-  adminApiKey: "RENDERED-PLACEHOLDER-admin-api-key",
-  s3AccessKeyId: "RENDERED-PLACEHOLDER-r2-access-key-id",
-  s3SecretAccessKey: "RENDERED-PLACEHOLDER-r2-secret-access-key",
+  postgresPassword: "RENDERED-PLACEHOLDER-postgres-password-not-a-secret",
+  redisPassword: "RENDERED-PLACEHOLDER-redis-password-not-a-secret",
+  jwtSecret: "RENDERED-PLACEHOLDER-jwt-secret-not-a-secret",
+  adminApiKey: "RENDERED-PLACEHOLDER-admin-api-key-not-a-secret",
+  s3AccessKeyId: "RENDERED-PLACEHOLDER-r2-access-key-id-not-a-secret",
+  s3SecretAccessKey: "RENDERED-PLACEHOLDER-r2-secret-access-key-not-a-secret",
 };
 
 /** Reads the `keel:` keys of a Pulumi stack file. */

@@ -2,8 +2,10 @@
 // buildStep output (command, stdin, upload), in the same order, each step run over SSH with its
 // payload on stdin and its exit status checked. Only the transport differs: OpenSSH here,
 // @pulumi/command's SSH client there.
+import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { parseSettings, type RawConfig } from "../../infra/config-rules";
+import { SECRET_LENGTHS } from "../../infra/secrets";
 import { serverValuesFor } from "../../provisioning/render-cli";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
 import type { ReleaseValues, SecretValues, ServerValues } from "../../provisioning/values";
@@ -49,12 +51,19 @@ export function standinValues(
   };
 }
 
-export function standinSecrets(s3: S3Endpoint, suffix: string): SecretValues {
+/** Fresh secrets shaped like the Pulumi program's (letters and digits, the same lengths). */
+export function standinSecrets(s3: S3Endpoint): SecretValues {
+  const generate = (length: number): string =>
+    randomBytes(length)
+      .toString("base64")
+      .replace(/[^A-Za-z0-9]/g, "")
+      .slice(0, length)
+      .padEnd(length, "7");
   return {
-    postgresPassword: `StandinPostgres${suffix}`,
-    redisPassword: `StandinRedis${suffix}`,
-    jwtSecret: `StandinJwtSecretStandinJwtSecret${suffix}`,
-    adminApiKey: `StandinAdminKey${suffix}`,
+    postgresPassword: generate(SECRET_LENGTHS.postgresPassword),
+    redisPassword: generate(SECRET_LENGTHS.redisPassword),
+    jwtSecret: generate(SECRET_LENGTHS.jwtSecret),
+    adminApiKey: generate(SECRET_LENGTHS.adminApiKey),
     s3AccessKeyId: s3.accessKeyId,
     s3SecretAccessKey: s3.secretAccessKey,
   };

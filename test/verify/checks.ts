@@ -480,7 +480,14 @@ export const CHECKS: readonly Check[] = [
     limits: true,
     async run(ctx) {
       const auth = ctx.admin();
-      const systemId = ctx.need("systemId");
+      const system = await ctx.json(
+        "POST",
+        "/v1/systems",
+        { name: "Verify limits", purpose: "keel verify --limits" },
+        auth,
+      );
+      expectStatus(system, 201, "create system");
+      const systemId = system.json<{ id: string }>().id;
       // Evidence creation is an expensive endpoint. Paced under nginx's default 10 r/s, so the
       // 429 can only be the API's.
       for (let attempt = 1; attempt <= 300; attempt++) {
