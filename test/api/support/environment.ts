@@ -12,6 +12,7 @@ import { createLogger } from "../../../api/src/logger";
 import { migrateLatest } from "../../../api/src/migrations/runner";
 import { createRedis, type RedisClient } from "../../../api/src/redis";
 import { S3EvidenceStore } from "../../../api/src/storage/s3-store";
+import { killTracked } from "./children";
 import { TestPostgres } from "./postgres";
 import { TestRedis } from "./redis";
 
@@ -51,6 +52,21 @@ export async function setUpEnvironment(): Promise<void> {
   cleanups.push(() => postgres.destroy());
   const redis = new TestRedis();
   cleanups.push(() => redis.destroy());
+  // Should mocha end without its teardown (a crash, Ctrl-C), stop the servers anyway: they
+  // are not children that die with this process.
+  const emergencyStop = (): void => {
+    killTracked();
+    redis.kill();
+    postgres.destroy();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once("exit", emergencyStop);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      emergencyStop();
+      process.kill(process.pid, signal);
+    });
+  }
   const distDir = join(tmp, "dist", "api");
   await Promise.all([postgres.init(), redis.start(), buildApi(distDir)]);
 
@@ -97,7 +113,13 @@ export async function setUpEnvironment(): Promise<void> {
 
 export async function tearDownEnvironment(): Promise<void> {
   current = undefined;
+  const failures: unknown[] = [];
   for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) {
-    await cleanup();
+    try {
+      await cleanup();
+    } catch (error) {
+      failures.push(error);
+    }
   }
+  if (failures.length > 0) throw new AggregateError(failures, "the api test teardown failed");
 }

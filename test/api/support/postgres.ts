@@ -127,6 +127,7 @@ export class TestPostgres {
   }
 
   destroy(): void {
+    if (!existsSync(this.dir)) return;
     try {
       this.stop();
     } catch {

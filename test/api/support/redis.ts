@@ -64,6 +64,12 @@ export class TestRedis {
     this.child = undefined;
   }
 
+  /** Stops the server at once, synchronously (for process exit). */
+  kill(): void {
+    this.child?.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   async destroy(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });

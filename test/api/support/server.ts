@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { apiEnv } from "./app";
+import { track } from "./children";
 import { testEnv } from "./environment";
 import { freePort, sleep } from "./ports";
 
@@ -60,10 +61,12 @@ export class ServerProcess {
 
 /** Runs `node <dist>/<script>` with exactly `env` (plus PATH). */
 export function runDist(script: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(testEnv().distDir, script)], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  return track(
+    spawn(process.execPath, [join(testEnv().distDir, script)], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
 }
 
 async function untilHealthy(server: ServerProcess): Promise<void> {
