@@ -110,6 +110,9 @@ Environment=PORT=${API_PORT_PREFIX}%i
 Environment=NODE_OPTIONS=--max-old-space-size=${Math.floor(memory * 0.75)}
 Restart=always
 RestartSec=1
+# 78 (EX_CONFIG): the API refused its environment; restarting cannot help.
+RestartPreventExitStatus=78
+# The API drains for at most 25 s after SIGTERM.
 TimeoutStopSec=30
 ${SANDBOX}
 MemoryHigh=${Math.floor(memory * 0.9)}M

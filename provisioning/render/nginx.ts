@@ -100,10 +100,13 @@ keepalive_timeout 30s;
 export function renderNginxUpstream(apiInstances: number): string {
   const servers = Array.from(
     { length: apiInstances },
-    (_, i) => `\tserver 127.0.0.1:${apiPort(i + 1)} max_fails=1 fail_timeout=5s;`,
+    (_, i) => `\tserver 127.0.0.1:${apiPort(i + 1)} max_fails=0;`,
   ).join("\n");
   return `# Managed by Keel: the API instances. While one restarts, nginx passes its requests to
-# another (proxy_next_upstream in snippets/keel-proxy.conf).
+# another (proxy_next_upstream in snippets/keel-proxy.conf). max_fails=0: an instance is never
+# marked down, because marks outlive a restart of a few seconds; in a rolling restart both
+# instances would be marked at once and nginx would answer "no live upstreams". Trying a
+# restarting instance first costs a refused connection on loopback.
 upstream keel_api {
 ${servers}
 	keepalive 16;
@@ -224,7 +227,7 @@ export function renderNginxErrors(): string {
 # keel.d/50-https.conf). nginx forgets these in a location that sets any error_page of its own,
 # so such locations include this file again.
 error_page 413 @too_large;
-error_page 502 504 @unavailable;
+error_page 502 504 =503 @unavailable;
 `;
 }
 
@@ -259,7 +262,7 @@ proxy_send_timeout 60s;
 
 # An instance that is restarting refuses connections, and one that is up but not ready (its
 # database or a new release is not) answers 503: either way the request goes to the next
-# instance, and the failing one is skipped for a few seconds (max_fails, fail_timeout). POSTs are
+# instance. POSTs are
 # retried too: a refused connection never reached the API, and the API answers 503 only when it
 # did nothing. The cost: a request cut off by a crashing instance may run twice.
 proxy_next_upstream error http_503 non_idempotent;
