@@ -1,0 +1,419 @@
+// Keel on a real Debian 13 system: the stand-in is provisioned with the same steps `pulumi up`
+// runs, verified from outside as a user would and from inside, then put through the promises
+// of reprovisioning (idempotence, only what changed, zero-downtime releases and rollback,
+// secret rotation) and through faults (a killed instance, Postgres and Redis outages, a reboot).
+import { join } from "node:path";
+import { connect } from "node:net";
+import { expect } from "chai";
+import { buildRelease } from "../../provisioning/release";
+import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
+import type { SecretValues, ServerValues } from "../../provisioning/values";
+import { CHECKS, VerifyContext } from "../verify/checks";
+import { startLoad, type LoadResult } from "./load";
+import { provision, runStep, standinSecrets, standinValues, type StepRun } from "./provision";
+import { neverReadyRelease, nextRelease } from "./releases";
+import { instanceReleases, readyBody, sh, statusOf, unitStates, waitInside } from "./remote";
+import { bootStandin, type Standin } from "./standin";
+
+const ROOT = join(__dirname, "..", "..");
+/** A port the guest firewall must drop; forwarded so the host can try it. */
+const PROBE_PORT = 8080;
+const INSTANCES = 2;
+const SERVICES = [
+  "ssh.service",
+  "fail2ban.service",
+  "systemd-journald.service",
+  "postgresql@17-main.service",
+  "redis-server.service",
+  "nginx.service",
+  "keel-api@1.service",
+  "keel-api@2.service",
+];
+
+// Generous edge limits so the load generator measures availability, not nginx's limiter; the
+// sign-in zone keeps its default so the verification suite can exceed it, and the API's
+// expensive limit is low so exceeding it takes a dozen requests.
+const STACK = {
+  rateLimits: {
+    edgeApiPerSecond: 2000,
+    edgeApiBurst: 2000,
+    apiPerMinute: 100_000,
+    apiExpensivePerMinute: 10,
+  },
+};
+
+const log = (line: string): void => console.log(`      ${line}`);
+
+function expectNoFailures(result: LoadResult): void {
+  expect(result.failures, `${result.failed} of ${result.ok + result.failed} failed`).to.deep.equal(
+    [],
+  );
+  expect(result.ok).to.be.greaterThan(50);
+}
+
+describe("Keel on a Debian 13 stand-in", function () {
+  this.timeout(20 * 60_000);
+
+  let standin: Standin;
+  let values: ServerValues;
+  let secrets: SecretValues;
+  let firstRuns: StepRun[];
+  let baseUrl: string;
+  let ca: string;
+  /** The verification suite's context: it keeps the user it registers. */
+  let outside: VerifyContext;
+
+  const load = () =>
+    startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: secrets.adminApiKey });
+
+  before(async () => {
+    const release = await buildRelease(ROOT);
+    standin = await bootStandin({ forwardPorts: [PROBE_PORT] });
+    values = standinValues(standin, release, STACK);
+    secrets = standinSecrets(standin.s3);
+    baseUrl = `https://${standin.domain}:${standin.hostPort(443)}`;
+    ca = await standin.acmeRootPem();
+    outside = new VerifyContext({
+      url: baseUrl,
+      httpUrl: `http://${standin.domain}:${standin.hostPort(80)}`,
+      apiKey: secrets.adminApiKey,
+      ca,
+      lookup: standin.lookup,
+      limits: true,
+    });
+    log("provisioning the stand-in (first run):");
+    firstRuns = await provision(standin, values, secrets, STEP_NAMES, log);
+  });
+
+  after(async () => {
+    await standin?.stop();
+  });
+
+  describe("the first provisioning", () => {
+    it("when every step runs on a bare Debian 13, then each succeeds and reports what it changed", () => {
+      expect(firstRuns.map((r) => r.name)).to.deep.equal([...STEP_NAMES]);
+      for (const run of firstRuns.filter((r) => r.name !== "wait")) {
+        expect(run.changes, run.name).to.be.greaterThan(0);
+      }
+    });
+  });
+
+  describe("from outside, as a user", () => {
+    for (const check of CHECKS) {
+      it(check.name, () => check.run(outside));
+    }
+  });
+
+  describe("from inside the server", () => {
+    it("when listening sockets are listed, then Postgres and Redis listen on loopback only", async () => {
+      const lines = (await sh(standin, "ss -Hltn")).trim().split("\n");
+      const local = lines.map((line) => line.trim().split(/\s+/)[3] ?? "");
+      for (const port of ["5432", "6379"]) {
+        const addresses = local.filter((a) => a.endsWith(`:${port}`));
+        expect(addresses, port).to.not.be.empty;
+        for (const address of addresses) expect(address, port).to.match(/^(127\.0\.0\.1|\[::1\]):/);
+      }
+    });
+
+    it("when Postgres is asked, then TimescaleDB is loaded and events is a hypertable", async () => {
+      const psql = (db: string, sql: string) =>
+        sh(standin, `runuser -u postgres -- psql -d ${db} -tAc "${sql}"`).then((o) => o.trim());
+      expect(await psql("postgres", "SHOW shared_preload_libraries")).to.equal("timescaledb");
+      expect(
+        await psql("keel", "SELECT extname FROM pg_extension WHERE extname = 'timescaledb'"),
+      ).to.equal("timescaledb");
+      expect(
+        await psql("keel", "SELECT hypertable_name FROM timescaledb_information.hypertables"),
+      ).to.equal("events");
+    });
+
+    it("when the data is located, then the cluster, certificates and releases are in /srv/keel", async () => {
+      const dataDir = await sh(standin, `runuser -u postgres -- psql -tAc "SHOW data_directory"`);
+      expect(dataDir.trim()).to.equal("/srv/keel/postgresql/17/main");
+      expect((await sh(standin, "readlink /etc/letsencrypt")).trim()).to.equal(
+        "/srv/keel/letsencrypt",
+      );
+      expect((await sh(standin, "readlink -f /srv/keel/current")).trim()).to.equal(
+        `/srv/keel/releases/${values.release.id}`,
+      );
+    });
+
+    it("when systemd scores Keel's units, then each is within its bound", async () => {
+      const bounds: Record<string, number> = {
+        "keel-api@1.service": 1.5,
+        "nginx.service": 3.0,
+        "postgresql@17-main.service": 3.0,
+        "redis-server.service": 3.0,
+      };
+      for (const [unit, bound] of Object.entries(bounds)) {
+        const out = await sh(standin, `systemd-analyze security --no-pager ${unit} | tail -n 1`);
+        const score = Number(/: (\d+\.\d+)/.exec(out)?.[1]);
+        log(`${unit}: ${score}`);
+        expect(score, unit).to.be.at.most(bound);
+      }
+    });
+
+    it("when SSH is offered only passwords, then the server refuses: keys only", async () => {
+      const target = standin.sshTarget;
+      const { spawnSync } = await import("node:child_process");
+      const result = spawnSync(
+        "ssh",
+        [
+          "-p",
+          String(target.port),
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "PubkeyAuthentication=no",
+          "-o",
+          "PreferredAuthentications=password,keyboard-interactive",
+          "-o",
+          `UserKnownHostsFile=${target.knownHostsPath}`,
+          `root@${target.host}`,
+          "true",
+        ],
+        { encoding: "utf8" },
+      );
+      expect(result.status).to.equal(255);
+      expect(result.stderr).to.include("Permission denied (publickey)");
+    });
+
+    it("when a service listens on another port, then the host firewall drops it from outside", async () => {
+      await sh(
+        standin,
+        `systemd-run --unit=keel-e2e-probe /usr/bin/node -e "require('net').createServer((s) => s.end('open')).listen(${PROBE_PORT})"`,
+      );
+      try {
+        // The listener answers on the guest's own loopback…
+        await waitInside(
+          standin,
+          `timeout 1 bash -c 'cat < /dev/tcp/127.0.0.1/${PROBE_PORT}' || true`,
+          "open",
+          10,
+        );
+        // …and not from outside.
+        const received = await new Promise<string>((resolve) => {
+          let data = "";
+          const socket = connect(standin.hostPort(PROBE_PORT), "127.0.0.1");
+          socket.on("data", (chunk) => (data += chunk.toString()));
+          socket.setTimeout(3000, () => socket.destroy());
+          socket.on("close", () => resolve(data));
+          socket.on("error", () => resolve(data));
+        });
+        expect(received).to.equal("");
+      } finally {
+        await sh(standin, "systemctl stop keel-e2e-probe");
+      }
+    });
+
+    it("when the env file is checked, then only root and the keel group can read it", async () => {
+      expect((await sh(standin, "stat -c '%a %U %G' /etc/keel /etc/keel/api.env")).trim()).to.equal(
+        "750 root keel\n640 root keel",
+      );
+    });
+
+    it("when unit files, command lines and the journal are searched, then no secret is found", async () => {
+      const patterns = [
+        secrets.postgresPassword,
+        secrets.redisPassword,
+        secrets.jwtSecret,
+        secrets.adminApiKey,
+      ];
+      // The patterns travel on stdin, never on a command line.
+      const search = `p=$(mktemp); cat > "$p"
+found=0
+grep -rlF -f "$p" /etc/systemd /run/systemd /usr/lib/systemd /srv/keel/releases && found=1
+for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f" 2>/dev/null; echo; done | grep -F -f "$p" && found=1
+journalctl --no-pager -o cat | grep -F -f "$p" && found=1
+rm -f "$p"; echo "found=$found"`;
+      expect(
+        (await sh(standin, search, `${patterns.join("\n")}\n`)).trim().split("\n").at(-1),
+      ).to.equal("found=0");
+    });
+  });
+
+  describe("running the steps again", () => {
+    it("when every step runs a second time, then none changes anything and no service restarts", async () => {
+      const before = await unitStates(standin, SERVICES);
+      const runs = await provision(standin, values, secrets, STEP_NAMES, log);
+      for (const run of runs) expect(run.changes, `${run.name}:\n${run.output}`).to.equal(0);
+      expect(await unitStates(standin, SERVICES)).to.deep.equal(before);
+    });
+
+    it("when one rate limit changes, then only nginx's trigger changes and re-running it applies the limit", async () => {
+      const changed = standinValues(standin, values.release, {
+        rateLimits: { ...STACK.rateLimits, edgeAuthPerMinute: 12 },
+      });
+      const triggers = (v: ServerValues) =>
+        STEP_NAMES.map((name: StepName) => buildStep(name, v, secrets).trigger);
+      const [old, fresh] = [triggers(values), triggers(changed)];
+      expect(STEP_NAMES.filter((_, i) => old[i] !== fresh[i])).to.deep.equal(["nginx"]);
+
+      const nginxBefore = (await unitStates(standin, ["nginx.service"]))["nginx.service"];
+      const run = await runStep(standin, "nginx", changed, secrets);
+      expect(run.output).to.include("changed: /etc/nginx/keel.d/20-limits.conf");
+      expect(
+        await sh(standin, "grep -o 'rate=[0-9]*r/m' /etc/nginx/keel.d/20-limits.conf"),
+      ).to.equal("rate=12r/m\n");
+      // Reloaded, not restarted.
+      expect((await unitStates(standin, ["nginx.service"]))["nginx.service"]).to.deep.equal(
+        nginxBefore,
+      );
+      values = changed;
+    });
+  });
+
+  describe("releasing the API", () => {
+    it("when a new release rolls out under load, then no request fails and every instance runs it", async () => {
+      const previous = values.release;
+      const next = await nextRelease(join(ROOT, "dist", "api"), "second");
+      expect(next.id).to.not.equal(previous.id);
+      const traffic = load();
+      const run = await runStep(standin, "api", { ...values, release: next }, secrets);
+      const result = await traffic.stop();
+      log(`${result.ok} requests during the release, ${result.failed} failed`);
+      expectNoFailures(result);
+      expect(run.output).to.include(`current release ${next.id} (was ${previous.id})`);
+      expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
+        Array(INSTANCES).fill(`/srv/keel/releases/${next.id}`),
+      );
+      values = { ...values, release: next };
+    });
+
+    it("when a release never becomes ready, then the previous one is restored with no failed request", async () => {
+      const good = values.release;
+      const broken = await neverReadyRelease(join(ROOT, "dist", "api"));
+      const traffic = load();
+      const failure = await runStep(standin, "api", { ...values, release: broken }, secrets).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      const result = await traffic.stop();
+      log(`${result.ok} requests during the failed release, ${result.failed} failed`);
+      expect(failure?.message).to.include(
+        `release ${broken.id} never became ready on keel-api@1; rolled back to ${good.id}`,
+      );
+      expectNoFailures(result);
+      expect((await sh(standin, "readlink -f /srv/keel/current")).trim()).to.equal(
+        `/srv/keel/releases/${good.id}`,
+      );
+      expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
+        Array(INSTANCES).fill(`/srv/keel/releases/${good.id}`),
+      );
+    });
+  });
+
+  describe("faults", () => {
+    it("when one instance is killed with SIGKILL, then systemd restarts it and clients see no error", async () => {
+      const before = (await unitStates(standin, ["keel-api@1.service"]))["keel-api@1.service"];
+      const traffic = load();
+      await sh(standin, `kill -9 ${before?.mainPid}`);
+      await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 60);
+      const result = await traffic.stop();
+      log(`${result.ok} requests around the kill, ${result.failed} failed`);
+      expectNoFailures(result);
+      const after = (await unitStates(standin, ["keel-api@1.service"]))["keel-api@1.service"];
+      expect(after?.active).to.equal("active");
+      expect(after?.mainPid).to.not.equal(before?.mainPid);
+    });
+
+    it("when Postgres stops, then /ready turns 503 within 2 s, and 200 once it is back, without an API restart", async () => {
+      const apis = ["keel-api@1.service", "keel-api@2.service"];
+      const before = await unitStates(standin, apis);
+      await sh(standin, "systemctl stop postgresql@17-main");
+      try {
+        const down = await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "503", 10);
+        log(`/ready answered 503 ${down} ms after Postgres stopped`);
+        expect(down).to.be.at.most(2000);
+        const body = await readyBody(standin, 2);
+        expect(body.status).to.equal("unavailable");
+        expect(body.checks).to.include({ database: false, redis: true });
+      } finally {
+        await sh(standin, "systemctl start postgresql@17-main");
+      }
+      const up = await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 30);
+      await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "200", 30);
+      log(`/ready answered 200 again ${up} ms after Postgres started`);
+      expect(await unitStates(standin, apis)).to.deep.equal(before);
+    });
+
+    it("when Redis stops, then requests still succeed, and /ready recovers by itself", async () => {
+      await sh(standin, "systemctl stop redis-server");
+      try {
+        const traffic = load();
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        const result = await traffic.stop();
+        log(`${result.ok} requests without Redis, ${result.failed} failed`);
+        expectNoFailures(result);
+        expect((await readyBody(standin, 1)).checks).to.include({ database: true, redis: false });
+      } finally {
+        await sh(standin, "systemctl start redis-server");
+      }
+      await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 30);
+      await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "200", 30);
+    });
+  });
+
+  describe("rotating the secrets (keel:secretsGeneration)", () => {
+    it("when every generated secret changes, then exactly postgres, redis and api re-run, no request fails, and the new admin key replaces the old", async () => {
+      const rotated = standinSecrets(standin.s3);
+      const changed = STEP_NAMES.filter(
+        (name) =>
+          buildStep(name, values, secrets).trigger !== buildStep(name, values, rotated).trigger,
+      );
+      expect(changed).to.deep.equal(["postgres", "redis", "api"]);
+
+      // Traffic with a user's own API key, which rotation must not disturb.
+      const login = await outside.json("POST", "/v1/auth/login", {
+        email: outside.need("email"),
+        password: outside.need("password"),
+      });
+      expect(login.status).to.equal(200);
+      const bearer = {
+        authorization: `Bearer ${login.json<{ accessToken: string }>().accessToken}`,
+      };
+      const created = await outside.json("POST", "/v1/api-keys", { name: "rotation" }, bearer);
+      expect(created.status).to.equal(201);
+      const userKey = created.json<{ key: string }>().key;
+
+      const traffic = startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: userKey });
+      for (const name of changed) await runStep(standin, name, values, rotated);
+      const result = await traffic.stop();
+      log(`${result.ok} requests during the rotation, ${result.failed} failed`);
+      expectNoFailures(result);
+
+      const old = secrets;
+      secrets = rotated;
+      const withKey = (key: string) =>
+        outside.api("/v1/systems", { headers: { "x-api-key": key } });
+      expect((await withKey(rotated.adminApiKey)).status).to.equal(200);
+      expect((await withKey(old.adminApiKey)).status).to.equal(403);
+      expect((await outside.api("/ready")).status).to.equal(200);
+    });
+  });
+
+  describe("a reboot", () => {
+    it("when the server reboots, then every service and the data come back by themselves", async () => {
+      const admin = { "x-api-key": secrets.adminApiKey };
+      const created = await outside.json(
+        "POST",
+        "/v1/systems",
+        { name: "Before reboot", purpose: "e2e" },
+        admin,
+      );
+      expect(created.status).to.equal(201);
+      const id = created.json<{ id: string }>().id;
+
+      await standin.reboot();
+      await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 120);
+      await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "200", 120);
+      const states = await unitStates(standin, SERVICES);
+      for (const unit of SERVICES) expect(states[unit]?.active, unit).to.equal("active");
+
+      expect((await outside.api("/ready")).status).to.equal(200);
+      const read = await outside.api(`/v1/systems/${id}`, { headers: admin });
+      expect(read.status).to.equal(200);
+      expect(read.json<{ name: string }>().name).to.equal("Before reboot");
+    });
+  });
+});
