@@ -5,6 +5,7 @@ import { API_ENV_FILE, API_PORT_PREFIX, CURRENT_RELEASE, DATA_DIR, RELEASES_DIR 
 import type { SecretValues, StorageValues } from "../values";
 import { DATABASE, POSTGRES_PORT, ROLE } from "./postgres";
 import { REDIS_PORT, REDIS_USER } from "./redis";
+import { SANDBOX_BASELINE } from "./sandbox";
 
 export interface ApiEnvValues {
   readonly frontendOrigins: readonly string[];
@@ -58,32 +59,15 @@ export function apiMemoryMb(memoryMb: number): number {
 const SANDBOX = `User=keel-api
 Group=keel
 EnvironmentFile=${API_ENV_FILE}
-NoNewPrivileges=true
+${SANDBOX_BASELINE}
 CapabilityBoundingSet=
 AmbientCapabilities=
 ProtectSystem=strict
-ProtectHome=true
-PrivateTmp=true
-PrivateDevices=true
-DevicePolicy=closed
 PrivateUsers=true
-ProtectKernelTunables=true
-ProtectKernelModules=true
-ProtectKernelLogs=true
-ProtectControlGroups=true
-ProtectClock=true
-ProtectHostname=true
-ProtectProc=invisible
 ProcSubset=pid
-RestrictNamespaces=true
-RestrictRealtime=true
-RestrictSUIDSGID=true
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-LockPersonality=true
 RemoveIPC=true
-KeyringMode=private
 UMask=0077
-SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
 SystemCallErrorNumber=EPERM

@@ -2,26 +2,7 @@
 // merged with the packaged unit; the provisioning tests score the merged result with
 // `systemd-analyze security`.
 import { DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
-
-/** Settings every drop-in shares: no access to homes, devices, kernel knobs or other users' processes. */
-const COMMON = `ProtectHome=true
-PrivateTmp=true
-PrivateDevices=true
-DevicePolicy=closed
-ProtectKernelTunables=true
-ProtectKernelModules=true
-ProtectKernelLogs=true
-ProtectControlGroups=true
-ProtectClock=true
-ProtectHostname=true
-ProtectProc=invisible
-NoNewPrivileges=true
-RestrictNamespaces=true
-RestrictRealtime=true
-RestrictSUIDSGID=true
-LockPersonality=true
-SystemCallArchitectures=native
-KeyringMode=private`;
+import { SANDBOX_BASELINE } from "./sandbox";
 
 export function renderNginxHardening(): string {
   return `# Managed by Keel: sandbox for nginx. The master runs as root to bind 80/443 and read the
@@ -30,7 +11,7 @@ export function renderNginxHardening(): string {
 RequiresMountsFor=${DATA_DIR}
 
 [Service]
-${COMMON}
+${SANDBOX_BASELINE}
 ProtectSystem=strict
 ReadWritePaths=/var/log/nginx /var/lib/nginx /run
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE
@@ -49,7 +30,7 @@ export function renderPostgresHardening(): string {
 RequiresMountsFor=${DATA_DIR}
 
 [Service]
-${COMMON}
+${SANDBOX_BASELINE}
 ProtectSystem=strict
 ReadWritePaths=${POSTGRES_DATA_DIR} /run/postgresql /var/log/postgresql /var/lib/postgresql
 CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL

@@ -1,0 +1,20 @@
+// The systemd sandbox every Keel unit and drop-in starts from: no access to homes, devices,
+// kernel knobs, clocks or other users' processes, and no new privileges.
+export const SANDBOX_BASELINE = `NoNewPrivileges=true
+ProtectHome=true
+PrivateTmp=true
+PrivateDevices=true
+DevicePolicy=closed
+ProtectKernelTunables=true
+ProtectKernelModules=true
+ProtectKernelLogs=true
+ProtectControlGroups=true
+ProtectClock=true
+ProtectHostname=true
+ProtectProc=invisible
+RestrictNamespaces=true
+RestrictRealtime=true
+RestrictSUIDSGID=true
+LockPersonality=true
+SystemCallArchitectures=native
+KeyringMode=private`;
