@@ -174,6 +174,30 @@ ensure_started() {
   note_change "started $1"
 }
 
+# apply_service UNIT ACTION: UNIT enabled and running; a running UNIT then gets ACTION (none,
+# reload or restart) for what changed. A unit that had to be started needs nothing more.
+apply_service() {
+  local unit="$1" action="$2"
+  ensure_enabled "${unit}"
+  if ! systemctl is-active --quiet "${unit}"; then
+    systemctl start "${unit}"
+    note_change "started ${unit}"
+    return 0
+  fi
+  case "${action}" in
+    none) ;;
+    reload)
+      systemctl reload "${unit}"
+      info "reloaded ${unit}"
+      ;;
+    restart)
+      systemctl restart "${unit}"
+      note_change "restarted ${unit}"
+      ;;
+    *) die "apply_service: unknown action ${action}" ;;
+  esac
+}
+
 daemon_reload() {
   systemctl daemon-reload
 }

@@ -14,7 +14,8 @@ readonly INCLUDE_DIR=/etc/nginx/keel.d
 readonly LETSENCRYPT_LINK=/etc/letsencrypt
 readonly LETSENCRYPT_DATA=/srv/keel/letsencrypt
 
-NGINX_CHANGED=0
+# What the running nginx needs for the files installed so far: none, reload or restart.
+NGINX_ACTION=none
 NGINX_BACKUP=""
 
 # Certificates live on the data volume, so a rebuilt server keeps them (no re-issue, no
@@ -40,25 +41,20 @@ nginx_install() {
     cp -a /etc/nginx "${NGINX_BACKUP}/"
   fi
   install_rendered "$1" 0644 root root
-  if last_changed; then NGINX_CHANGED=1; fi
+  if last_changed && [[ "${NGINX_ACTION}" == "none" ]]; then NGINX_ACTION=reload; fi
 }
 
-# apply_nginx: when files changed, validate and reload (or start); roll back a refused change.
+# apply_nginx: when files changed, validate them (rolling a refused change back), then reload,
+# restart or start nginx as needed.
 apply_nginx() {
   local refusal
-  if ((NGINX_CHANGED == 1)) && ! refusal="$(nginx -t -q 2>&1)"; then
+  if [[ "${NGINX_ACTION}" != "none" ]] && ! refusal="$(nginx -t -q 2>&1)"; then
     rm -rf /etc/nginx
     cp -a "${NGINX_BACKUP}/nginx" /etc/nginx
     die "nginx refused the new configuration, which was rolled back: ${refusal}"
   fi
-  if ! systemctl is-active --quiet "${UNIT}"; then
-    systemctl start "${UNIT}"
-    note_change "started ${UNIT}"
-  elif ((NGINX_CHANGED == 1)); then
-    systemctl reload "${UNIT}"
-    info "nginx reloaded"
-  fi
-  NGINX_CHANGED=0
+  apply_service "${UNIT}" "${NGINX_ACTION}"
+  NGINX_ACTION=none
   [[ -z "${NGINX_BACKUP}" ]] || rm -rf "${NGINX_BACKUP}"
   NGINX_BACKUP=""
 }
@@ -67,10 +63,7 @@ install_sandbox() {
   install_rendered /etc/systemd/system/nginx.service.d/50-keel-hardening.conf 0644 root root
   if last_changed; then
     daemon_reload
-    if systemctl is-active --quiet "${UNIT}"; then
-      systemctl restart "${UNIT}"
-      note_change "restarted ${UNIT} (sandbox changed)"
-    fi
+    NGINX_ACTION=restart
   fi
 }
 
@@ -139,7 +132,6 @@ main() {
   remove_default_site
   install_http_configuration
   apply_nginx
-  ensure_enabled "${UNIT}"
 
   ensure_certificate "${domain}" "${email}" "${server}" "${webroot}"
   install_renewal_hook

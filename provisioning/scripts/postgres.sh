@@ -68,29 +68,13 @@ install_configuration() {
 }
 
 apply_configuration() {
-  ensure_enabled "${UNIT}"
-  if ! systemctl is-active --quiet "${UNIT}"; then
-    systemctl start "${UNIT}"
-    note_change "started ${UNIT}"
-    return 0
+  apply_service "${UNIT}" "${KEEL_PG_NEEDS}"
+  # Some settings (shared_preload_libraries, memory) only take effect on a restart.
+  if [[ "${KEEL_PG_NEEDS}" == "reload" &&
+    "$(query postgres "SELECT count(*) FROM pg_settings WHERE pending_restart")" != "0" ]]; then
+    systemctl restart "${UNIT}"
+    note_change "restarted ${UNIT} (settings need a restart)"
   fi
-  case "${KEEL_PG_NEEDS}" in
-    restart)
-      systemctl restart "${UNIT}"
-      note_change "restarted ${UNIT} (sandbox changed)"
-      ;;
-    reload)
-      systemctl reload "${UNIT}"
-      # Some settings (shared_preload_libraries, memory) only apply on a restart.
-      if [[ "$(query postgres "SELECT count(*) FROM pg_settings WHERE pending_restart")" != "0" ]]; then
-        systemctl restart "${UNIT}"
-        note_change "restarted ${UNIT} (settings need a restart)"
-      else
-        info "configuration reloaded"
-      fi
-      ;;
-    none) ;;
-  esac
 }
 
 wait_until_accepting() {

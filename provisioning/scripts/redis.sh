@@ -18,25 +18,17 @@ main() {
   keel_start redis "$1"
   ensure_packages redis-server
 
-  local restart=0
+  local action=none
   install_rendered /etc/redis/redis.conf 0640 root redis
-  if last_changed; then restart=1; fi
+  if last_changed; then action=restart; fi
   install_rendered /etc/redis/users.acl 0640 root redis
-  if last_changed; then restart=1; fi
+  if last_changed; then action=restart; fi
   install_rendered /etc/systemd/system/redis-server.service.d/50-keel-hardening.conf 0644 root root
   if last_changed; then
     daemon_reload
-    restart=1
+    action=restart
   fi
-
-  ensure_enabled "${UNIT}"
-  if ! systemctl is-active --quiet "${UNIT}"; then
-    systemctl start "${UNIT}"
-    note_change "started ${UNIT}"
-  elif ((restart == 1)); then
-    systemctl restart "${UNIT}"
-    note_change "restarted ${UNIT}"
-  fi
+  apply_service "${UNIT}" "${action}"
   wait_for 30 "Redis answers on 127.0.0.1:6379" redis_answers ||
     die "Redis did not answer within 30 s; see journalctl -u ${UNIT}"
   keel_finish
