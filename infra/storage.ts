@@ -3,6 +3,7 @@
 // token's id, the secret access key the SHA-256 of the token's value.
 import { createHash } from "node:crypto";
 import * as cloudflare from "@pulumi/cloudflare";
+import { local } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
 /** Permission groups for R2 object access, looked up by name (their ids are Cloudflare's). */
@@ -10,6 +11,9 @@ export const R2_OBJECT_PERMISSIONS = [
   "Workers R2 Storage Bucket Item Read",
   "Workers R2 Storage Bucket Item Write",
 ] as const;
+
+/** Run from the project directory by `pulumi destroy`: see infra/empty-bucket.ts. */
+export const EMPTY_BUCKET_COMMAND = "node --import tsx infra/empty-bucket.ts";
 
 /** Cloudflare's resource name for one R2 bucket in the default jurisdiction. */
 export function bucketResource(accountId: string, bucketName: string): string {
@@ -79,6 +83,29 @@ export class Storage extends pulumi.ComponentResource {
     this.accessKeyId = pulumi.secret(token.id);
     this.secretAccessKey = pulumi.secret(
       token.value.apply((value) => createHash("sha256").update(value).digest("hex")),
+    );
+
+    // Cloudflare deletes only empty buckets: on `pulumi destroy` this empties the bucket first,
+    // unless retainData keeps it. It reads retainData from stdin, so changing the setting is an
+    // in-place update that runs nothing; only removing the resource runs its delete.
+    new local.Command(
+      `${name}-emptier`,
+      {
+        delete: EMPTY_BUCKET_COMMAND,
+        stdin: pulumi
+          .all([bucket.name, this.accessKeyId, this.secretAccessKey])
+          .apply(([bucketName, accessKeyId, secretAccessKey]) =>
+            JSON.stringify({
+              endpoint: this.endpoint,
+              region: "auto",
+              bucket: bucketName,
+              accessKeyId,
+              secretAccessKey,
+              retainData: args.retainData,
+            }),
+          ),
+      },
+      { parent: this },
     );
 
     this.registerOutputs({
