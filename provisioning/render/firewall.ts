@@ -58,6 +58,9 @@ ignoreip = 127.0.0.1/8 ::1 ${sshAllowCidrs.join(" ")}
 [sshd]
 enabled = true
 backend = systemd
+# OpenSSH 10 logs failed logins from sshd-session; Debian 13's defaults match only sshd, and
+# fail2ban would never see a failure.
+journalmatch = _SYSTEMD_UNIT=ssh.service + _COMM=sshd + _COMM=sshd-session
 port = ssh
 maxretry = 5
 findtime = 10m
