@@ -98,7 +98,7 @@ export class VerifyContext {
 
   /** Authorisation headers of the admin key. */
   admin(): Record<string, string> {
-    assert.ok(this.options.apiKey, "this check needs the admin API key (--api-key)");
+    assert.ok(this.options.apiKey, "this check needs the admin API key (--api-key-file)");
     return { "x-api-key": this.options.apiKey };
   }
 
