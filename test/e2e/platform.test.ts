@@ -2,6 +2,9 @@
 // runs, verified from outside as a user would and from inside, then put through the promises
 // of reprovisioning (idempotence, only what changed, zero-downtime releases and rollback,
 // secret rotation) and through faults (a killed instance, Postgres and Redis outages, a reboot).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { expect } from "chai";
@@ -206,6 +209,50 @@ describe("Keel on a Debian 13 stand-in", function () {
       }
     });
 
+    it("when someone keeps guessing SSH logins, then fail2ban bans their address and SSH refuses it", async () => {
+      // The attacker is the guest's own public address, which fail2ban normally never bans
+      // (ignoreself); the operator's CIDRs and loopback are never banned either.
+      const address = (
+        await sh(
+          standin,
+          "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1",
+        )
+      ).trim();
+      const attempt = (user: string) =>
+        standin.ssh(
+          `ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 ${user}@${address} true`,
+        );
+      await sh(standin, "fail2ban-client set sshd ignoreself false");
+      try {
+        for (let i = 1; i <= 6; i++) await attempt(`intruder${i}`);
+        await waitInside(
+          standin,
+          `fail2ban-client status sshd | grep -c 'Banned IP list:.*${address}'`,
+          "1",
+          30,
+        );
+        expect(await sh(standin, "nft list set inet f2b-table addr-set-sshd")).to.include(address);
+        expect((await attempt("intruder7")).stderr).to.include("Connection refused");
+      } finally {
+        await sh(standin, `fail2ban-client set sshd unbanip ${address} >/dev/null || true`);
+        await sh(standin, "fail2ban-client set sshd ignoreself true");
+      }
+    });
+
+    it("when the API's Redis user tries dangerous commands, then Redis refuses them", async () => {
+      // Commands on stdin, so the password is on no command line.
+      const replies = await sh(
+        standin,
+        "redis-cli --no-auth-warning",
+        `AUTH keel ${secrets.redisPassword}\nPING\nFLUSHALL\nCONFIG GET maxmemory\nKEYS *\nACL LIST\n`,
+      );
+      const [auth, ping, ...refused] = replies.split("\n").filter((line) => line !== "");
+      expect([auth, ping]).to.deep.equal(["OK", "PONG"]);
+      expect(refused).to.have.length(4);
+      for (const reply of refused) expect(reply).to.match(/^NOPERM/);
+      expect(await sh(standin, "redis-cli PING")).to.match(/^NOAUTH/);
+    });
+
     it("when the env file is checked, then only root and the keel group can read it", async () => {
       expect((await sh(standin, "stat -c '%a %U %G' /etc/keel /etc/keel/api.env")).trim()).to.equal(
         "750 root keel\n640 root keel",
@@ -229,6 +276,28 @@ rm -f "$p"; echo "found=$found"`;
       expect(
         (await sh(standin, search, `${patterns.join("\n")}\n`)).trim().split("\n").at(-1),
       ).to.equal("found=0");
+    });
+  });
+
+  describe("the certificate", () => {
+    it("when certbot renews it, then the deploy hook reloads nginx and the new certificate is served", async () => {
+      expect(
+        (
+          await sh(standin, "systemctl is-enabled certbot.timer; systemctl is-active certbot.timer")
+        ).trim(),
+      ).to.equal("enabled\nactive");
+      const serial = async () => (await outside.tls({})).cert.serialNumber;
+      const before = await serial();
+      const nginx = await unitStates(standin, ["nginx.service"]);
+      await sh(standin, "certbot renew --force-renewal --no-random-sleep-on-renew --quiet");
+      // A reload returns before the new configuration is live: poll from outside.
+      let after = before;
+      for (let tries = 0; after === before && tries < 120; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        after = await serial();
+      }
+      expect(after).to.not.equal(before);
+      expect(await unitStates(standin, ["nginx.service"])).to.deep.equal(nginx);
     });
   });
 
@@ -300,6 +369,23 @@ rm -f "$p"; echo "found=$found"`;
       expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
         Array(INSTANCES).fill(`/srv/keel/releases/${good.id}`),
       );
+    });
+  });
+
+  describe("old releases", () => {
+    it("when more than five releases are on the server, then the api step keeps the five newest and the current one", async () => {
+      // Six stale releases, older than the real ones.
+      await sh(
+        standin,
+        "for i in 1 2 3 4 5 6; do d=/srv/keel/releases/00000000stale00$i; mkdir -p $d; touch -d 2020-01-0$i $d; done",
+      );
+      const run = await runStep(standin, "api", values, secrets);
+      expect(run.output.match(/removed old release/g)).to.have.length(4);
+      const left = (await sh(standin, "ls /srv/keel/releases")).trim().split("\n");
+      expect(left).to.have.length(5);
+      expect(left).to.include(values.release.id);
+      expect(left).to.include.members(["00000000stale005", "00000000stale006"]);
+      expect((await runStep(standin, "api", values, secrets)).changes).to.equal(0);
     });
   });
 
@@ -414,6 +500,49 @@ rm -f "$p"; echo "found=$found"`;
       const read = await outside.api(`/v1/systems/${id}`, { headers: admin });
       expect(read.status).to.equal(200);
       expect(read.json<{ name: string }>().name).to.equal("Before reboot");
+    });
+  });
+
+  describe("npm run verify", () => {
+    it("when an operator runs it against the server by name, then every check passes", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "keel-verify-"));
+      const caFile = join(dir, "root.pem");
+      writeFileSync(caFile, ca);
+      const result = await new Promise<{ status: number | null; stdout: string }>(
+        (resolve, reject) => {
+          const child = spawn(
+            "npm",
+            [
+              "run",
+              "--silent",
+              "verify",
+              "--",
+              "--url",
+              baseUrl,
+              "--http-url",
+              `http://${standin.domain}:${standin.hostPort(80)}`,
+              "--ca",
+              caFile,
+              "--resolve",
+              `${standin.domain}:127.0.0.1`,
+              "--api-key-file",
+              "-",
+            ],
+            { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] },
+          );
+          let stdout = "";
+          child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+          child.on("error", reject);
+          child.on("close", (status) => resolve({ status, stdout }));
+          child.stdin.end(`${secrets.adminApiKey}\n`);
+        },
+      );
+      rmSync(dir, { recursive: true, force: true });
+      const checks = CHECKS.filter((check) => check.limits !== true).length;
+      expect(result.stdout.trim().split("\n").at(-1), result.stdout).to.equal(
+        `${checks} passed, 0 failed`,
+      );
+      expect(result.status).to.equal(0);
     });
   });
 });
