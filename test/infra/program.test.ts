@@ -3,7 +3,7 @@
 // outputs have resolved and its registrations have drained.
 import { createHash } from "node:crypto";
 import { expect } from "chai";
-import { bucketResource } from "../../infra/storage";
+import { bucketResource, EMPTY_BUCKET_COMMAND } from "../../infra/storage";
 import { STEP_NAMES } from "../../provisioning/steps";
 import {
   byType,
@@ -315,25 +315,42 @@ describe("the Pulumi program under mocks", () => {
   });
 
   describe("with retainData", () => {
-    it("when true (the default), then the volume and bucket are kept on destroy", () => {
-      expect(
-        one(staging, "digitalocean:index/volume:Volume", "keel-server-data").options.retainOnDelete,
-      ).to.equal(true);
-      expect(
-        one(staging, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket").options
-          .retainOnDelete,
-      ).to.equal(true);
+    /** retainOnDelete of the volume and of the bucket. */
+    const retained = (run: ProgramRun) =>
+      [
+        one(run, "digitalocean:index/volume:Volume", "keel-server-data"),
+        one(run, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket"),
+      ].map((r) => r.options.retainOnDelete);
+    const emptier = (run: ProgramRun) => one(run, "command:local:Command", "keel-storage-emptier");
+    const emptierRequest = (run: ProgramRun) =>
+      JSON.parse(plain(emptier(run).inputs.stdin) as string) as Record<string, unknown>;
+
+    it("when true (the default), then the volume and bucket are kept, objects included", () => {
+      expect(retained(staging)).to.deep.equal([true, true]);
+      expect(emptierRequest(staging).retainData).to.equal(true);
     });
 
-    it("when false, then nothing is kept", async () => {
+    it("when false, then nothing is kept and destroy empties the bucket before deleting it", async () => {
       const run = await runProgram({ ...stagingConfig(), retainData: false });
-      expect(
-        one(run, "digitalocean:index/volume:Volume", "keel-server-data").options.retainOnDelete,
-      ).to.equal(false);
-      expect(
-        one(run, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket").options
-          .retainOnDelete,
-      ).to.equal(false);
+      expect(retained(run)).to.deep.equal([false, false]);
+      expect(emptierRequest(run)).to.deep.equal({
+        endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",
+        region: "auto",
+        bucket: "keel-staging-evidence",
+        accessKeyId: "keel-storage-token-id",
+        secretAccessKey: createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
+        retainData: false,
+      });
+    });
+
+    it("when the emptier is registered, then it runs only on delete and its stdin is secret", () => {
+      const { inputs } = emptier(staging);
+      expect(inputs.delete).to.equal(EMPTY_BUCKET_COMMAND);
+      expect(inputs.create).to.equal(undefined);
+      expect(inputs.update).to.equal(undefined);
+      // Only a change of triggers would replace it, and so run its delete.
+      expect(inputs.triggers).to.equal(undefined);
+      expect(isSecretInput(inputs.stdin)).to.equal(true);
     });
   });
 
