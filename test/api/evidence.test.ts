@@ -3,7 +3,14 @@ import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { expect } from "chai";
 import type { Express } from "express";
 import request from "supertest";
-import { createAccount, findRow, testApp, type Account, type ErrorBody } from "./support/app";
+import {
+  createAccount,
+  createSystem,
+  findRow,
+  testApp,
+  type Account,
+  type ErrorBody,
+} from "./support/app";
 import { BUCKET, S3_KEY, testEnv } from "./support/environment";
 import { presignedRequestIsValid } from "./support/sigv4";
 
@@ -42,12 +49,7 @@ describe("evidence (presigned uploads to an S3-compatible store)", () => {
   before(async () => {
     app = testApp();
     account = await createAccount(app);
-    const system = await request(app)
-      .post("/v1/systems")
-      .set("X-API-Key", account.apiKey)
-      .send({ name: "Ledger", purpose: "Books" })
-      .expect(201);
-    systemId = (system.body as { id: string }).id;
+    systemId = await createSystem(app, account.apiKey, { name: "Ledger", purpose: "Books" });
   });
 
   const declare = (file: { bytes: Buffer; filename?: string; contentType?: string }) =>

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { Express } from "express";
 import request from "supertest";
-import { createAccount, testApp, type Account, type ErrorBody } from "./support/app";
+import { createAccount, createSystem, testApp, type Account, type ErrorBody } from "./support/app";
 
 // Raw JSON text, so that values JSON.stringify cannot produce (lone surrogates written as
 // escapes, numbers beyond double range) reach the API exactly as a hostile client sends them.
@@ -40,12 +40,7 @@ describe("hostile input", () => {
   before(async () => {
     app = testApp();
     account = await createAccount(app);
-    const system = await request(app)
-      .post("/v1/systems")
-      .set("X-API-Key", account.apiKey)
-      .send({ name: "target", purpose: "p" })
-      .expect(201);
-    systemId = (system.body as { id: string }).id;
+    systemId = await createSystem(app, account.apiKey, { name: "target", purpose: "p" });
   });
 
   const postRaw = (path: string, body: string) =>

@@ -8,6 +8,7 @@ import { LocalEvidenceStore } from "../../api/src/storage/local-store";
 import {
   JWT_SECRET,
   createAccount,
+  createSystem,
   findRow,
   testApp,
   type Account,
@@ -40,12 +41,7 @@ describe("evidence on local disk (EVIDENCE_LOCAL_DIR)", () => {
     store = new LocalEvidenceStore(dir, JWT_SECRET);
     app = testApp({ env: { EVIDENCE_LOCAL_DIR: dir }, store });
     account = await createAccount(app);
-    const system = await request(app)
-      .post("/v1/systems")
-      .set("X-API-Key", account.apiKey)
-      .send({ name: "Local", purpose: "Development" })
-      .expect(201);
-    systemId = (system.body as { id: string }).id;
+    systemId = await createSystem(app, account.apiKey, { name: "Local", purpose: "Development" });
   });
 
   const declare = async (bytes: Buffer): Promise<Created> => {

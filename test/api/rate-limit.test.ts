@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import { expect } from "chai";
 import type { Express } from "express";
 import request from "supertest";
-import { createAccount, testApp, type Account, type ErrorBody } from "./support/app";
+import { createAccount, createSystem, testApp, type Account, type ErrorBody } from "./support/app";
 import { testEnv } from "./support/environment";
 
 // Every test counts against callers of its own: a fresh client address (TRUST_PROXY=1, so
@@ -52,14 +52,10 @@ describe("rate limits", () => {
     const app = testApp({
       env: { RATE_LIMIT_PER_MINUTE: "100", EXPENSIVE_RATE_LIMIT_PER_MINUTE: "2" },
     });
-    const system = await request(app)
-      .post("/v1/systems")
-      .set("X-API-Key", account.apiKey)
-      .send({ name: "s", purpose: "p" })
-      .expect(201);
+    const systemId = await createSystem(app, account.apiKey, { name: "s", purpose: "p" });
     const declare = () =>
       request(app)
-        .post(`/v1/systems/${(system.body as { id: string }).id}/evidence`)
+        .post(`/v1/systems/${systemId}/evidence`)
         .set("X-API-Key", account.apiKey)
         .send({ filename: "f", sha256: "a".repeat(64), size: 1, contentType: "text/plain" });
     await declare().expect(201);

@@ -73,6 +73,20 @@ export interface Account {
   readonly apiKey: string;
 }
 
+/** Creates a system in the org of `apiKey`; returns its id. */
+export async function createSystem(
+  app: Express,
+  apiKey: string,
+  system: { name: string; purpose: string },
+): Promise<string> {
+  const created = await request(app)
+    .post("/v1/systems")
+    .set("X-API-Key", apiKey)
+    .send(system)
+    .expect(201);
+  return (created.body as { id: string }).id;
+}
+
 /** Registers a user (and org), logs in and creates an API key. */
 export async function createAccount(app: Express): Promise<Account> {
   const email = uniqueEmail();
