@@ -6,7 +6,7 @@ import { createLogger } from "../../api/src/logger";
 import { createRedis } from "../../api/src/redis";
 import { S3EvidenceStore } from "../../api/src/storage/s3-store";
 import { testApp } from "./support/app";
-import { BUCKET, S3_KEY } from "./support/environment";
+import { BUCKET, S3_KEY, testEnv } from "./support/environment";
 import { freePort } from "./support/ports";
 
 // A TCP server that accepts connections and never answers: a dependency that hangs.
@@ -37,6 +37,26 @@ describe("GET /ready", () => {
       checks: { database: true, redis: true, storage: true },
     });
     expect(response.get("Cache-Control")).to.equal("no-store");
+  });
+
+  it("when the bucket does not exist, then storage is the failing check", async () => {
+    const store = new S3EvidenceStore({
+      kind: "s3",
+      endpoint: testEnv().s3Endpoint,
+      region: "auto",
+      bucket: "no-such-bucket",
+      accessKeyId: S3_KEY,
+      secretAccessKey: S3_KEY,
+    });
+    try {
+      const response = await request(testApp({ store })).get("/ready").expect(503);
+      expect(response.body).to.deep.equal({
+        status: "unavailable",
+        checks: { database: true, redis: true, storage: false },
+      });
+    } finally {
+      store.close();
+    }
   });
 
   it("when every dependency hangs or is gone, then 503 naming each failing check, answered within the time box", async function () {

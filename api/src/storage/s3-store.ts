@@ -8,8 +8,8 @@ import { pipeline } from "node:stream/promises";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -29,6 +29,9 @@ import {
 } from "./evidence-store";
 
 type S3Config = Extract<StorageConfig, { kind: "s3" }>;
+
+/** No object is ever stored under it: evidence keys start with "evidence/". */
+const READINESS_PREFIX = "keel-readiness-probe/";
 
 // A single-part upload's checksum is the SHA-256 of the object; a multipart one ends in "-<parts>".
 const FULL_OBJECT_CHECKSUM = /^[A-Za-z0-9+/]{43}=$/;
@@ -128,10 +131,19 @@ export class S3EvidenceStore implements EvidenceStore {
     }
   }
 
+  /**
+   * Readiness: lists a prefix that holds no object. R2's bucket-scoped "Object Read & Write"
+   * tokens may list objects but not use HeadBucket; an empty listing is also never truncated.
+   */
   async check(signal: AbortSignal): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }), {
-      abortSignal: signal,
-    });
+    await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: this.config.bucket,
+        Prefix: READINESS_PREFIX,
+        MaxKeys: 1,
+      }),
+      { abortSignal: signal },
+    );
   }
 
   close(): void {
