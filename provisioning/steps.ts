@@ -27,7 +27,7 @@ import {
   renderNginxTls,
   renderNginxUpstream,
 } from "./render/nginx";
-import { renderPgHba, renderPostgresConf, scramVerifier } from "./render/postgres";
+import { loginRole, renderPgHba, renderPostgresConf, scramVerifier } from "./render/postgres";
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
 import { renderSshdConfig } from "./render/sshd";
 import {
@@ -114,7 +114,10 @@ export const STEPS: readonly StepDefinition[] = [
         renderPostgresHardening(),
       ),
     ],
-    inputs: (_v, s) => ({ "role-verifier": scramVerifier(s.postgresPassword) }),
+    inputs: (_v, s) => ({
+      "login-role": loginRole(s.postgresPassword),
+      "login-verifier": scramVerifier(s.postgresPassword),
+    }),
   },
   {
     name: "redis",

@@ -3,7 +3,7 @@
 import type { RateLimits } from "../../infra/config-rules";
 import { API_ENV_FILE, API_PORT_PREFIX, CURRENT_RELEASE, DATA_DIR, RELEASES_DIR } from "../layout";
 import type { SecretValues, StorageValues } from "../values";
-import { DATABASE, POSTGRES_PORT, ROLE } from "./postgres";
+import { DATABASE, loginRole, POSTGRES_PORT } from "./postgres";
 import { REDIS_PORT, REDIS_USER } from "./redis";
 import { SANDBOX_BASELINE } from "./sandbox";
 
@@ -22,7 +22,7 @@ export function renderApiEnv(values: ApiEnvValues, secrets: SecretValues): strin
     ["LOG_LEVEL", "info"],
     [
       "DATABASE_URL",
-      `postgres://${ROLE}:${secrets.postgresPassword}@127.0.0.1:${POSTGRES_PORT}/${DATABASE}`,
+      `postgres://${loginRole(secrets.postgresPassword)}:${secrets.postgresPassword}@127.0.0.1:${POSTGRES_PORT}/${DATABASE}`,
     ],
     ["REDIS_URL", `redis://${REDIS_USER}:${secrets.redisPassword}@127.0.0.1:${REDIS_PORT}`],
     ["JWT_SECRET", secrets.jwtSecret],

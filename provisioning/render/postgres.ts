@@ -5,7 +5,21 @@ import { POSTGRES_DATA_DIR } from "../layout";
 
 export const POSTGRES_PORT = 5432;
 export const DATABASE = "keel";
-export const ROLE = "keel";
+/**
+ * The group role that owns the database and every object in it. Nobody logs in as it: the API
+ * logs in as a login role of its current password (loginRole), which acts as this one.
+ */
+export const OWNER_ROLE = "keel";
+
+/**
+ * The login role of a password: keel_<first 12 hex digits of its SHA-256>. A new password gets a
+ * new login role while the old one keeps working, so the instances still running with the old
+ * password keep opening connections until the api step restarts them; the postgres step drops a
+ * login role once no session uses it any more.
+ */
+export function loginRole(password: string): string {
+  return `${OWNER_ROLE}_${createHash("sha256").update(password).digest("hex").slice(0, 12)}`;
+}
 
 const mb = (value: number): string => `${Math.round(value)}MB`;
 const clamp = (value: number, min: number, max: number): number =>
@@ -56,11 +70,12 @@ timezone = 'UTC'
 
 export function renderPgHba(): string {
   return `# Managed by Keel: who may connect. Everything not listed is refused.
+# +${OWNER_ROLE} is every member of the ${OWNER_ROLE} role: the API's login roles.
 # TYPE  DATABASE  USER      ADDRESS        METHOD
 local   all       postgres                 peer
-local   ${DATABASE}      ${ROLE}                     scram-sha-256
-host    ${DATABASE}      ${ROLE}      127.0.0.1/32   scram-sha-256
-host    ${DATABASE}      ${ROLE}      ::1/128        scram-sha-256
+local   ${DATABASE}      +${OWNER_ROLE}                    scram-sha-256
+host    ${DATABASE}      +${OWNER_ROLE}     127.0.0.1/32   scram-sha-256
+host    ${DATABASE}      +${OWNER_ROLE}     ::1/128        scram-sha-256
 `;
 }
 

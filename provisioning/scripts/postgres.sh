@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Step "postgres": PostgreSQL 17 and TimescaleDB from Debian, the cluster on the data volume,
-# Keel's settings and client rules, a hardened unit, and the keel role and database.
-# The role's password arrives as a SCRAM verifier (payload input role-verifier), never in clear.
+# Keel's settings and client rules, a hardened unit, and the keel database with its roles: the
+# owner role keel (no login) and a login role per password (payload inputs login-role and
+# login-verifier: a SCRAM verifier, never the password). A rotated password gets a new login
+# role; the old one works until no session uses it, so the API never loses its database.
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -12,7 +14,7 @@ readonly CLUSTER=main
 readonly UNIT="postgresql@${VERSION}-${CLUSTER}.service"
 readonly DATA_DIR="/srv/keel/postgresql/${VERSION}/${CLUSTER}"
 readonly CONF_DIR="/etc/postgresql/${VERSION}/${CLUSTER}"
-readonly ROLE=keel
+readonly OWNER=keel
 readonly DATABASE=keel
 
 psql_admin() {
@@ -82,24 +84,48 @@ wait_until_accepting() {
     die "PostgreSQL did not accept connections within 60 s; see journalctl -u ${UNIT}"
 }
 
-ensure_role() {
-  local verifier current
-  verifier="$(input role-verifier)"
+role_exists() {
+  [[ -n "$(query postgres "SELECT 1 FROM pg_roles WHERE rolname = '$1'")" ]]
+}
+
+ensure_roles() {
+  local login verifier
+  login="$(input login-role)"
+  verifier="$(input login-verifier)"
+  [[ "${login}" =~ ^${OWNER}_[0-9a-f]{12}$ ]] || die "the login role name in the payload is malformed"
   [[ "${verifier}" =~ ^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$ ]] ||
-    die "the role verifier in the payload is malformed"
-  current="$(query postgres "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = '${ROLE}'")"
-  if [[ -z "$(query postgres "SELECT 1 FROM pg_roles WHERE rolname = '${ROLE}'")" ]]; then
-    psql_admin -d postgres <<<"CREATE ROLE ${ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '${verifier}';"
-    note_change "role ${ROLE}"
-  elif [[ "${current}" != "${verifier}" ]]; then
-    psql_admin -d postgres <<<"ALTER ROLE ${ROLE} PASSWORD '${verifier}';"
-    note_change "password of role ${ROLE}"
+    die "the login verifier in the payload is malformed"
+  if ! role_exists "${OWNER}"; then
+    psql_admin -d postgres <<<"CREATE ROLE ${OWNER} NOLOGIN;"
+    note_change "owner role ${OWNER}"
   fi
+  # The name derives from the password, so an existing login role already has this verifier.
+  if ! role_exists "${login}"; then
+    psql_admin -d postgres <<SQL
+CREATE ROLE ${login} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION IN ROLE ${OWNER} PASSWORD '${verifier}';
+-- Sessions act as the owner, so whatever migrations create belongs to ${OWNER}.
+ALTER ROLE ${login} SET role = '${OWNER}';
+SQL
+    note_change "login role ${login}"
+  fi
+}
+
+# Drops the login roles of earlier passwords that no session uses any more. One still in use
+# (by API instances the api step has not restarted yet) is dropped by a later run.
+retire_login_roles() {
+  local login="$1" role
+  while IFS= read -r role; do
+    [[ -n "${role}" ]] || continue
+    psql_admin -d postgres <<<"DROP ROLE ${role};"
+    note_change "dropped login role ${role} of an earlier password"
+  done < <(query postgres "SELECT r.rolname FROM pg_roles r
+    WHERE r.rolname ~ '^${OWNER}_[0-9a-f]{12}$' AND r.rolname <> '${login}'
+      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname)")
 }
 
 ensure_database() {
   if [[ -z "$(query postgres "SELECT 1 FROM pg_database WHERE datname = '${DATABASE}'")" ]]; then
-    psql_admin -d postgres <<<"CREATE DATABASE ${DATABASE} OWNER ${ROLE};"
+    psql_admin -d postgres <<<"CREATE DATABASE ${DATABASE} OWNER ${OWNER};"
     note_change "database ${DATABASE}"
   fi
   # The extension needs a superuser; the API's migrations find it and use it.
@@ -119,8 +145,9 @@ main() {
   install_configuration
   apply_configuration
   wait_until_accepting
-  ensure_role
+  ensure_roles
   ensure_database
+  retire_login_roles "$(input login-role)"
   keel_finish
 }
 
