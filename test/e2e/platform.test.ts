@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { expect } from "chai";
+import { loginRole } from "../../provisioning/render/postgres";
 import { buildRelease } from "../../provisioning/release";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
 import type { SecretValues, ServerValues } from "../../provisioning/values";
@@ -218,9 +219,11 @@ describe("Keel on a Debian 13 stand-in", function () {
           "ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1",
         )
       ).trim();
+      // Bounded: the ban can land while an attempt is mid-handshake, and a connection that is
+      // already open ignores the rejection and would wait for TCP to give up.
       const attempt = (user: string) =>
         standin.ssh(
-          `ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 ${user}@${address} true`,
+          `timeout 10 ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 -o ServerAliveInterval=1 -o ServerAliveCountMax=2 ${user}@${address} true`,
         );
       await sh(standin, "fail2ban-client set sshd ignoreself false");
       try {
@@ -463,7 +466,21 @@ rm -f "$p"; echo "found=$found"`;
       const userKey = created.json<{ key: string }>().key;
 
       const traffic = startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: userKey });
-      for (const name of changed) await runStep(standin, name, values, rotated);
+      // A new connection as the database sees it (the password travels in a 0600 file).
+      const connectAs = (password: string) =>
+        sh(
+          standin,
+          `f=$(mktemp); cat > "$f"; PGPASSFILE="$f" psql -h 127.0.0.1 -U ${loginRole(password)} -d keel -tAc "SELECT current_user"; rm -f "$f"`,
+          `127.0.0.1:5432:keel:${loginRole(password)}:${password}\n`,
+        ).then((out) => out.trim());
+      for (const name of changed) {
+        await runStep(standin, name, values, rotated);
+        if (name === "postgres") {
+          // Instances not yet restarted can still open connections with the old password.
+          expect(await connectAs(secrets.postgresPassword)).to.equal("keel");
+          expect(await connectAs(rotated.postgresPassword)).to.equal("keel");
+        }
+      }
       const result = await traffic.stop();
       log(`${result.ok} requests during the rotation, ${result.failed} failed`);
       expectNoFailures(result);
@@ -475,6 +492,20 @@ rm -f "$p"; echo "found=$found"`;
       expect((await withKey(rotated.adminApiKey)).status).to.equal(200);
       expect((await withKey(old.adminApiKey)).status).to.equal(403);
       expect((await outside.api("/ready")).status).to.equal(200);
+
+      // The old password's login role outlived the rotation; the next run drops it, unused now.
+      const loginRoles = () =>
+        sh(
+          standin,
+          `runuser -u postgres -- psql -tAc "SELECT rolname FROM pg_roles WHERE rolname ~ '^keel_' ORDER BY 1"`,
+        ).then((out) => out.trim().split("\n"));
+      expect(await loginRoles()).to.have.members([
+        loginRole(old.postgresPassword),
+        loginRole(rotated.postgresPassword),
+      ]);
+      const again = await runStep(standin, "postgres", values, rotated);
+      expect(again.output).to.include(`dropped login role ${loginRole(old.postgresPassword)}`);
+      expect(await loginRoles()).to.deep.equal([loginRole(rotated.postgresPassword)]);
     });
   });
 
