@@ -3,7 +3,6 @@
 /** Where the data volume is mounted: everything that must survive a droplet rebuild. */
 export const DATA_DIR = "/srv/keel";
 export const POSTGRES_DATA_DIR = `${DATA_DIR}/postgresql/17/main`;
-export const LETSENCRYPT_DIR = `${DATA_DIR}/letsencrypt`;
 export const RELEASES_DIR = `${DATA_DIR}/releases`;
 /** Symlink to the release the API instances run. */
 export const CURRENT_RELEASE = `${DATA_DIR}/current`;

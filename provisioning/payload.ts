@@ -27,7 +27,7 @@ export function encodePayload(files: readonly PayloadFile[]): string {
     .join("");
 }
 
-/** Decodes payload lines back into files; the inverse of encodePayload, used by tests and render. */
+/** Decodes payload lines back into files: the inverse of encodePayload, for checking a payload. */
 export function decodePayload(payload: string): PayloadFile[] {
   return payload
     .split("\n")

@@ -1,7 +1,6 @@
 // PostgreSQL 17 configuration: a conf.d file sized from the server's memory, pg_hba.conf, and
 // the SCRAM verifier of the application role's password.
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
-import { POSTGRES_DATA_DIR } from "../layout";
 
 export const POSTGRES_PORT = 5432;
 export const DATABASE = "keel";
@@ -94,6 +93,3 @@ export function scramVerifier(password: string, iterations = 4096): string {
   const b64 = (b: Buffer): string => b.toString("base64");
   return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
 }
-
-/** The data directory postgresql-common registers the cluster with. */
-export const POSTGRES_CLUSTER = { version: "17", name: "main", dataDir: POSTGRES_DATA_DIR };
