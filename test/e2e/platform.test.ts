@@ -12,7 +12,7 @@ import { loginRole } from "../../provisioning/render/postgres";
 import { buildRelease } from "../../provisioning/release";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
 import type { SecretValues, ServerValues } from "../../provisioning/values";
-import { CHECKS, VerifyContext } from "../verify/checks";
+import { CHECKS, VerifyContext } from "../../tools/verify/checks";
 import { startLoad, type LoadResult } from "./load";
 import { provision, runStep, standinSecrets, standinValues, type StepRun } from "./provision";
 import { neverReadyRelease, nextRelease } from "./releases";
