@@ -3,21 +3,26 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig } from "./infra/config";
 import { Dns } from "./infra/dns";
 import { existingHost } from "./infra/host";
+import { cloudNames, R2_REGION } from "./infra/names";
 import { Secrets } from "./infra/secrets";
 import { Server } from "./infra/server";
 import { Storage } from "./infra/storage";
 import { Uptime } from "./infra/uptime";
 import { Provisioning } from "./provisioning/component";
 import { buildRelease } from "./provisioning/release";
+import { serverValues } from "./provisioning/server-values";
 
 const config = loadStackConfig();
-const prefix = `keel-${config.stack}`;
+const names = cloudNames(config.stack, config.cloudflareAccountId);
+const { prefix } = names;
 
 const secrets = new Secrets("keel-secrets", { generation: config.secretsGeneration });
 
 const storage = new Storage("keel-storage", {
   prefix,
   accountId: config.cloudflareAccountId,
+  bucketName: names.bucketName,
+  endpoint: names.r2Endpoint,
   retainData: config.retainData,
 });
 
@@ -30,6 +35,7 @@ const host =
         size: config.dropletSize,
         sshPublicKey: config.sshPublicKey,
         sshAllowCidrs: config.sshAllowCidrs,
+        volumeName: names.volumeName,
         volumeSizeGb: config.volumeSizeGb,
         retainData: config.retainData,
         alertEmail: config.alertEmail,
@@ -50,20 +56,15 @@ new Provisioning(
     user: config.sshUser,
     privateKey: config.sshPrivateKey,
     serverId: host.id,
-    values: pulumi.output({
-      apiHost: config.apiHost,
-      acmeEmail: config.acmeEmail,
-      acmeServer: config.acmeServer,
-      sshUser: config.sshUser,
-      sshAllowCidrs: config.sshAllowCidrs,
-      frontendOrigins: config.frontendOrigins,
-      apiInstances: config.apiInstances,
-      memoryMb: config.memoryMb,
-      rateLimits: config.rateLimits,
-      dataDevice: host.dataDevice,
-      storage: { endpoint: storage.endpoint, region: "auto", bucket: storage.bucketName },
-      release: buildRelease(__dirname),
-    }),
+    values: pulumi
+      .all([host.dataDevice, storage.bucketName, buildRelease(__dirname)])
+      .apply(([dataDevice, bucket, release]) =>
+        serverValues(
+          config,
+          { dataDevice, storage: { endpoint: storage.endpoint, region: R2_REGION, bucket } },
+          release,
+        ),
+      ),
     secrets: {
       postgresPassword: secrets.postgresPassword,
       redisPassword: secrets.redisPassword,

@@ -3,6 +3,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
+import { volumeDevice } from "./names";
 
 const ANYWHERE = ["0.0.0.0/0", "::/0"];
 
@@ -14,6 +15,8 @@ export interface ServerArgs {
   readonly sshPublicKey: string;
   /** Who may reach port 22; validated by the config. */
   readonly sshAllowCidrs: readonly string[];
+  /** The data volume's name (infra/names.ts). */
+  readonly volumeName: string;
   readonly volumeSizeGb: number;
   /** Keep the data volume when the stack is destroyed. */
   readonly retainData: boolean;
@@ -45,11 +48,6 @@ const ALERTS: ReadonlyArray<readonly [string, string, number]> = [
   ["memory", "v1/insights/droplet/memory_utilization_percent", 90],
   ["disk", "v1/insights/droplet/disk_utilization_percent", 85],
 ];
-
-/** The by-id path under which a DigitalOcean volume appears on its droplet. */
-export function volumeDevice(volumeName: string): string {
-  return `/dev/disk/by-id/scsi-0DO_Volume_${volumeName}`;
-}
 
 export class Server extends pulumi.ComponentResource {
   /** Changes when the droplet is replaced; provisioning then starts from the first step. */
@@ -103,7 +101,7 @@ export class Server extends pulumi.ComponentResource {
     const volume = new digitalocean.Volume(
       `${name}-data`,
       {
-        name: `${args.prefix}-data`,
+        name: args.volumeName,
         region: args.region,
         size: args.volumeSizeGb,
         initialFilesystemType: "ext4",

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import * as cloudflare from "@pulumi/cloudflare";
 import { local } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { R2_REGION } from "./names";
 
 /** Permission groups for R2 object access, looked up by name (their ids are Cloudflare's). */
 export const R2_OBJECT_PERMISSIONS = [
@@ -24,6 +25,9 @@ export interface StorageArgs {
   /** Prefix of every cloud name, e.g. keel-staging. */
   readonly prefix: string;
   readonly accountId: string;
+  /** The bucket's name and the account's S3 endpoint (infra/names.ts). */
+  readonly bucketName: string;
+  readonly endpoint: string;
   /** Keep the bucket (and its objects) when the stack is destroyed. */
   readonly retainData: boolean;
 }
@@ -40,7 +44,7 @@ export class Storage extends pulumi.ComponentResource {
 
     const bucket = new cloudflare.R2Bucket(
       `${name}-bucket`,
-      { accountId: args.accountId, name: `${args.prefix}-evidence` },
+      { accountId: args.accountId, name: args.bucketName },
       { parent: this, retainOnDelete: args.retainData },
     );
 
@@ -79,7 +83,7 @@ export class Storage extends pulumi.ComponentResource {
     );
 
     this.bucketName = bucket.name;
-    this.endpoint = `https://${args.accountId}.r2.cloudflarestorage.com`;
+    this.endpoint = args.endpoint;
     this.accessKeyId = pulumi.secret(token.id);
     this.secretAccessKey = pulumi.secret(
       token.value.apply((value) => createHash("sha256").update(value).digest("hex")),
@@ -97,7 +101,7 @@ export class Storage extends pulumi.ComponentResource {
           .apply(([bucketName, accessKeyId, secretAccessKey]) =>
             JSON.stringify({
               endpoint: this.endpoint,
-              region: "auto",
+              region: R2_REGION,
               bucket: bucketName,
               accessKeyId,
               secretAccessKey,

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { parseSettings, type RawConfig } from "../../infra/config-rules";
 import { SECRET_LENGTHS } from "../../infra/secrets";
-import { serverValuesFor } from "../../provisioning/render-cli";
+import { serverValues } from "../../provisioning/server-values";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
 import type { ReleaseValues, SecretValues, ServerValues } from "../../provisioning/values";
 import type { S3Endpoint, Standin } from "./standin";
@@ -44,11 +44,11 @@ export function standinValues(
     ...overrides,
   });
   const s3: S3Endpoint = standin.s3;
-  return {
-    ...serverValuesFor("standin", settings),
-    storage: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket },
+  return serverValues(
+    settings,
+    { dataDevice: "", storage: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket } },
     release,
-  };
+  );
 }
 
 /** Fresh secrets shaped like the Pulumi program's (letters and digits, the same lengths). */

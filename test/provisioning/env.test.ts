@@ -4,7 +4,7 @@ import { expect } from "chai";
 import { loadConfig } from "../../api/src/config";
 import { SECRET_LENGTHS } from "../../infra/secrets";
 import { renderApiEnv } from "../../provisioning/render/api";
-import { PLACEHOLDER_SECRETS } from "../../provisioning/render-cli";
+import { PLACEHOLDER_SECRETS } from "../../tools/render";
 import type { SecretValues } from "../../provisioning/values";
 import { secretValues, serverValues } from "./fixtures";
 

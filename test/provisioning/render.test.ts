@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { expect } from "chai";
 import { ConfigError } from "../../infra/config-rules";
-import { renderStack } from "../../provisioning/render-cli";
+import { renderStack } from "../../tools/render";
 
 const GOLDEN = join(__dirname, "golden");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");

@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { renderStack } from "../../provisioning/render-cli";
+import { renderStack } from "../../tools/render";
 
 const HARNESS = join(__dirname, "..", "e2e", "standin", "standin.sh");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");

@@ -6,10 +6,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
-import { CLOUD_ONLY_KEYS, checkSettings, ConfigError, type Settings } from "../infra/config-rules";
-import { volumeDevice } from "../infra/server";
-import { buildStep, readScript, STEPS } from "./steps";
-import type { SecretValues, ServerValues } from "./values";
+import { CLOUD_ONLY_KEYS, checkSettings, ConfigError } from "../infra/config-rules";
+import { buildStep, readScript, STEPS } from "../provisioning/steps";
+import { plannedCloud, serverValues } from "../provisioning/server-values";
+import type { SecretValues } from "../provisioning/values";
 
 /** What `npm run render` shows where a secret would be. */
 export const PLACEHOLDER_SECRETS: SecretValues = {
@@ -31,28 +31,11 @@ export function readStackFile(path: string): Record<string, unknown> {
   );
 }
 
-/** Server values of a stack as `pulumi up` would compute them, cloud outputs as placeholders. */
-export function serverValuesFor(stack: string, settings: Settings): ServerValues {
-  const prefix = `keel-${stack}`;
-  return {
-    apiHost: settings.apiHost,
-    acmeEmail: settings.acmeEmail,
-    acmeServer: settings.acmeServer,
-    sshUser: settings.sshUser,
-    sshAllowCidrs: settings.sshAllowCidrs,
-    frontendOrigins: settings.frontendOrigins,
-    apiInstances: settings.apiInstances,
-    memoryMb: settings.memoryMb,
-    rateLimits: settings.rateLimits,
-    dataDevice: settings.existingHost === undefined ? volumeDevice(`${prefix}-data`) : "",
-    storage: {
-      endpoint: `https://${settings.cloudflareAccountId}.r2.cloudflarestorage.com`,
-      region: "auto",
-      bucket: `${prefix}-evidence`,
-    },
-    release: { id: "0000000000000000", archive: "dist/api-0000000000000000.tar.gz" },
-  };
-}
+/** Where `npm run render` shows the release: the archive is built by `pulumi up`. */
+const PLACEHOLDER_RELEASE = {
+  id: "0000000000000000",
+  archive: "dist/api-0000000000000000.tar.gz",
+};
 
 /** Renders a stack's files under outDir; returns the paths written, relative to outDir. */
 export function renderStack(stack: string, stackFile: string, outDir: string): string[] {
@@ -60,7 +43,7 @@ export function renderStack(stack: string, stackFile: string, outDir: string): s
   const relevant = problems.filter((p) => !(CLOUD_ONLY_KEYS as readonly string[]).includes(p.key));
   if (relevant.length > 0) throw new ConfigError(relevant);
 
-  const values = serverValuesFor(stack, settings);
+  const values = serverValues(settings, plannedCloud(stack, settings), PLACEHOLDER_RELEASE);
   const written: string[] = [];
   const write = (path: string, content: string): void => {
     const target = join(outDir, path);

@@ -1,0 +1,44 @@
+// The one mapping from a stack's validated settings to the values provisioning is built from.
+// `pulumi up` (index.ts) feeds it the cloud's real outputs; `npm run render` and
+// `npm run check` feed it the outputs the cloud will produce (plannedCloud); the local platform
+// and the e2e tier feed it the stand-in's. So every driver hands buildStep the same values.
+import type { Settings } from "../infra/config-rules";
+import { cloudNames, R2_REGION, volumeDevice } from "../infra/names";
+import type { ReleaseValues, ServerValues, StorageValues } from "./values";
+
+/** What the cloud (or the stand-in) provides to the server. */
+export interface CloudValues {
+  /** Block device of the data volume, or "" to keep the data on the root disk. */
+  readonly dataDevice: string;
+  readonly storage: StorageValues;
+}
+
+export function serverValues(
+  settings: Settings,
+  cloud: CloudValues,
+  release: ReleaseValues,
+): ServerValues {
+  return {
+    apiHost: settings.apiHost,
+    acmeEmail: settings.acmeEmail,
+    acmeServer: settings.acmeServer,
+    sshUser: settings.sshUser,
+    sshAllowCidrs: settings.sshAllowCidrs,
+    frontendOrigins: settings.frontendOrigins,
+    apiInstances: settings.apiInstances,
+    memoryMb: settings.memoryMb,
+    rateLimits: settings.rateLimits,
+    dataDevice: cloud.dataDevice,
+    storage: cloud.storage,
+    release,
+  };
+}
+
+/** The cloud values `pulumi up` will produce for this stack, predicted from its names. */
+export function plannedCloud(stack: string, settings: Settings): CloudValues {
+  const names = cloudNames(stack, settings.cloudflareAccountId);
+  return {
+    dataDevice: settings.existingHost === undefined ? volumeDevice(names.volumeName) : "",
+    storage: { endpoint: names.r2Endpoint, region: R2_REGION, bucket: names.bucketName },
+  };
+}
