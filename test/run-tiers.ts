@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-const TIERS = ["infra", "provisioning", "api", "e2e"] as const;
+const TIERS = ["infra", "tools", "provisioning", "api", "e2e"] as const;
 type Tier = (typeof TIERS)[number];
 
 interface Counts {
