@@ -14,10 +14,16 @@ import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
 import type { SecretValues, ServerValues } from "../../provisioning/values";
 import { CHECKS, VerifyContext } from "../../tools/verify/checks";
 import { startLoad, type LoadResult } from "./load";
-import { provision, runStep, standinSecrets, standinValues, type StepRun } from "./provision";
+import {
+  provision,
+  runStep,
+  standinSecrets,
+  standinValues,
+  type StepRun,
+} from "../../local/provision";
 import { neverReadyRelease, nextRelease } from "./releases";
 import { instanceReleases, readyBody, sh, statusOf, unitStates, waitInside } from "./remote";
-import { bootStandin, type Standin } from "./standin";
+import { bootStandin, type Standin } from "../../local/standin";
 
 const ROOT = join(__dirname, "..", "..");
 /** A port the guest firewall must drop; forwarded so the host can try it. */

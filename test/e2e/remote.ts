@@ -1,5 +1,5 @@
 // Small helpers for looking inside the stand-in over SSH.
-import type { Standin } from "./standin";
+import type { Standin } from "../../local/standin";
 
 /** Runs a command as root; returns stdout, or throws with the output when it fails. */
 export async function sh(standin: Standin, command: string, stdin?: string): Promise<string> {

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const harnessDir = join(__dirname, "standin");
+const harnessDir = join(__dirname, "..", "..", "local", "standin");
 const scripts = [
   "standin.sh",
   ...readdirSync(join(harnessDir, "lib")).map((name) => join("lib", name)),

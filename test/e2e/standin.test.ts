@@ -19,8 +19,8 @@ import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { bootStandin, SshTransportError, type Standin } from "./standin";
-import { runSsh } from "./standin-ssh";
+import { bootStandin, SshTransportError, type Standin } from "../../local/standin";
+import { runSsh } from "../../local/ssh";
 
 const PROBE_PORT = 8080;
 

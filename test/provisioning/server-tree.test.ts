@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { renderStack } from "../../tools/render";
 
-const HARNESS = join(__dirname, "..", "e2e", "standin", "standin.sh");
+const HARNESS = join(__dirname, "..", "..", "local", "standin", "standin.sh");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
 const API_HOST = "api.example.com";
 

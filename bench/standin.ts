@@ -1,11 +1,11 @@
-// Measures the stand-in and prints the numbers recorded in test/e2e/README.md: a cold boot
+// Measures the stand-in and prints the numbers recorded in local/README.md: a cold boot
 // (with --cold: the root filesystem is built into a throwaway cache), warm boots, a reboot and
-// a teardown. Usage: npx tsx test/e2e/standin-bench.ts [--cold] [--boots N]
+// a teardown. Usage: npx tsx bench/standin.ts [--cold] [--boots N]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { bootStandin, type Standin } from "./standin";
+import { bootStandin, type Standin } from "../local/standin";
 
 async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
   const started = performance.now();

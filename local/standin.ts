@@ -6,23 +6,17 @@
 // in its own session and treats the end of its stdin as "stop", so a mocha run that crashes,
 // is killed or forgets to call stop() still leaves nothing behind. This module is the thin
 // driver: it starts the harness, reads its JSON events, and runs commands over SSH exactly as
-// @pulumi/command would (see standin-ssh.ts).
+// @pulumi/command would (see ssh.ts).
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { get as httpsGet } from "node:https";
 import { Socket, type LookupFunction } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import {
-  copyToRemote,
-  runSsh,
-  type SshOptions,
-  type SshResult,
-  type SshTarget,
-} from "./standin-ssh";
+import { copyToRemote, runSsh, type SshOptions, type SshResult, type SshTarget } from "./ssh";
 
-export { SshTransportError, type SshOptions, type SshResult, type SshTarget } from "./standin-ssh";
+export { SshTransportError, type SshOptions, type SshResult, type SshTarget } from "./ssh";
 
 const HARNESS = join(__dirname, "standin", "standin.sh");
 const DEFAULT_BOOT_TIMEOUT_MS = 15 * 60 * 1000;
@@ -48,7 +42,8 @@ export interface BootOptions {
   readonly bootTimeoutMs?: number;
 }
 
-export interface Standin {
+/** A booted stand-in as the provisioning runner sees it: addresses, SSH and its services. */
+export interface StandinAccess {
   readonly runId: string;
   readonly runDir: string;
   readonly namespace: string;
@@ -60,9 +55,8 @@ export interface Standin {
   /** The ACME directory URL as the guest sees it (pebble, trusted by the guest's CA store). */
   readonly acmeDirectory: string;
   readonly s3: S3Endpoint;
-  /** `running` or `degraded` after the last boot, and the units that had failed then. */
-  readonly systemState: string;
-  readonly failedUnits: readonly string[];
+  /** The harness's "ready" event: everything above, as JSON (`npm run local` keeps it). */
+  readonly ready: ReadyEvent;
   /** A dns.lookup-compatible function: `*.standin.test` is 127.0.0.1, the rest is dns.lookup. */
   readonly lookup: LookupFunction;
   ssh(command: string, options?: SshOptions): Promise<SshResult>;
@@ -71,13 +65,20 @@ export interface Standin {
   hostPort(guestPort: number): number;
   /** The root that pebble issues certificates from, PEM. */
   acmeRootPem(): Promise<string>;
+}
+
+/** A stand-in this process booted and owns: it can reboot it and stop it. */
+export interface Standin extends StandinAccess {
+  /** `running` or `degraded` after the last boot, and the units that had failed then. */
+  readonly systemState: string;
+  readonly failedUnits: readonly string[];
   /** `systemctl reboot` in the guest; resolves when it is booted again and SSH answers. */
   reboot(): Promise<void>;
   /** Powers the guest off and removes everything; safe to call more than once. */
   stop(): Promise<void>;
 }
 
-interface ReadyEvent {
+export interface ReadyEvent {
   event: "ready";
   boot: number;
   runId: string;
@@ -251,7 +252,8 @@ function untrack(standin: RunningStandin): void {
   }
 }
 
-class RunningStandin implements Standin {
+/** Reaches a booted stand-in from its ready event; knows nothing of the harness process. */
+class StandinConnection implements StandinAccess {
   readonly runId: string;
   readonly runDir: string;
   readonly namespace: string;
@@ -261,17 +263,9 @@ class RunningStandin implements Standin {
   readonly acmeDirectory: string;
   readonly s3: S3Endpoint;
   readonly lookup = standinLookup;
-  systemState: string;
-  failedUnits: readonly string[];
-  private boot: number;
-  private stopped: Promise<void> | undefined;
   private rootPem: Promise<string> | undefined;
 
-  constructor(
-    private readonly harness: Harness,
-    private readonly ready: ReadyEvent,
-    private readonly log: (line: string) => void,
-  ) {
+  constructor(readonly ready: ReadyEvent) {
     this.runId = ready.runId;
     this.runDir = ready.runDir;
     this.namespace = ready.namespace;
@@ -280,14 +274,9 @@ class RunningStandin implements Standin {
     this.sshTarget = ready.ssh;
     this.acmeDirectory = ready.acme.directory;
     this.s3 = ready.s3;
-    this.systemState = ready.state;
-    this.failedUnits = ready.failedUnits;
-    this.boot = ready.boot;
   }
 
-  private assertUp(): void {
-    if (this.stopped) throw new Error(`the stand-in ${this.runId} is stopped`);
-  }
+  protected assertUp(): void {}
 
   ssh(command: string, options?: SshOptions): Promise<SshResult> {
     this.assertUp();
@@ -314,6 +303,28 @@ class RunningStandin implements Standin {
       readFileSync(this.ready.acme.tlsCaPath, "utf8"),
     );
     return this.rootPem;
+  }
+}
+
+class RunningStandin extends StandinConnection implements Standin {
+  systemState: string;
+  failedUnits: readonly string[];
+  private boot: number;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly harness: Harness,
+    ready: ReadyEvent,
+    private readonly log: (line: string) => void,
+  ) {
+    super(ready);
+    this.systemState = ready.state;
+    this.failedUnits = ready.failedUnits;
+    this.boot = ready.boot;
+  }
+
+  protected override assertUp(): void {
+    if (this.stopped) throw new Error(`the stand-in ${this.runId} is stopped`);
   }
 
   async reboot(): Promise<void> {
@@ -440,4 +451,108 @@ export async function bootStandin(options: BootOptions = {}): Promise<Standin> {
   const standin = new RunningStandin(harness, ready as ReadyEvent, log);
   track(standin);
   return standin;
+}
+
+/** Reaches a stand-in that another process booted (npm run local keeps its ready event). */
+export function attachStandin(ready: ReadyEvent): StandinAccess {
+  return new StandinConnection(ready);
+}
+
+/**
+ * Boots a stand-in that outlives this process: the harness runs until SIGTERM
+ * (stopDetachedStandin), its progress goes to `logFile`, and this resolves with its ready event.
+ */
+export async function bootDetachedStandin(
+  logFile: string,
+  options: Pick<BootOptions, "forwardPorts" | "bootTimeoutMs"> = {},
+): Promise<ReadyEvent> {
+  const args = ["up", "--until-signal"];
+  for (const port of options.forwardPorts ?? []) args.push("--forward", String(port));
+  const log = openSync(logFile, "a", 0o600);
+  const child = spawn("bash", [HARNESS, ...args], {
+    detached: true,
+    stdio: ["ignore", "pipe", log],
+  });
+  closeSync(log);
+  const { stdout } = child;
+  if (stdout === null) throw new Error("the harness has no stdout");
+  const tail = (): string =>
+    readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-LOG_TAIL_LINES).join("\n");
+  try {
+    const event = await new Promise<HarnessEvent>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the stand-in did not boot within ${options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS} ms`,
+            ),
+          ),
+        options.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS,
+      );
+      createInterface({ input: stdout }).on("line", (line) => {
+        const parsed = parseEvent(line);
+        if (parsed?.event === "ready" || parsed?.event === "failed") {
+          clearTimeout(timer);
+          resolve(parsed);
+        }
+      });
+      child.once("error", reject);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the harness exited (${code}) before the stand-in was ready`));
+      });
+    });
+    if (event.event !== "ready") {
+      throw new Error(
+        event.event === "failed"
+          ? `the stand-in failed during '${event.stage}': ${event.message}`
+          : `unexpected event ${event.event}`,
+      );
+    }
+    return event;
+  } catch (error) {
+    child.kill("SIGTERM");
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\n--- last lines of ${logFile} ---\n${tail()}`,
+      { cause: error },
+    );
+  } finally {
+    // Later events are not needed; the harness ignores a closed stdout.
+    stdout.destroy();
+    child.unref();
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True while the harness of `ready` runs (its pid alive, with the harness's command line). */
+export function standinRunning(ready: ReadyEvent): boolean {
+  if (!alive(ready.harnessPid)) return false;
+  try {
+    return readFileSync(`/proc/${ready.harnessPid}/cmdline`, "utf8").includes("standin.sh");
+  } catch {
+    return false;
+  }
+}
+
+/** Stops a detached stand-in: SIGTERM to its harness, which powers off and tears down. */
+export async function stopDetachedStandin(ready: ReadyEvent): Promise<void> {
+  if (!standinRunning(ready)) return;
+  process.kill(ready.harnessPid, "SIGTERM");
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (standinRunning(ready)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the stand-in's harness (pid ${ready.harnessPid}) did not stop within ${STOP_TIMEOUT_MS} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

@@ -2,7 +2,9 @@
 # The Keel stand-in: a Debian 13 system with systemd as PID 1 and sshd, booted with
 # systemd-nspawn in a private network namespace, beside pebble (ACME) and s3rver (R2).
 #
-#   standin.sh up [--forward GUEST_PORT]...  boot one; serve until stdin closes or reads "stop"
+#   standin.sh up [--forward GUEST_PORT]... [--until-signal]
+#                                            boot one; serve until stdin closes or reads "stop",
+#                                            or with --until-signal until SIGTERM (npm run local)
 #   standin.sh build [--server-packages]     build (or verify) the cached root filesystem and
 #                                            print its path; with Keel's server packages added
 #   standin.sh clean                         remove what crashed runs left behind
@@ -11,13 +13,13 @@
 # `up` writes progress to stderr and JSON events to stdout ("ready" with every address and
 # port, "guest-rebooting", "guest-ready", "guest-exited", "failed"). Everything it creates is
 # removed by its EXIT trap. KEEL_STANDIN_KEEP=1 keeps the stand-in up when it would stop or has
-# failed, until the harness gets SIGTERM (`standin.sh down`). test/e2e/README.md has the rest.
+# failed, until the harness gets SIGTERM (`standin.sh down`). local/README.md has the rest.
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
-REPO_ROOT="$(cd "${SCRIPT_DIR}/../../.." && pwd)"
+REPO_ROOT="$(cd "${SCRIPT_DIR}/../.." && pwd)"
 readonly REPO_ROOT
 readonly STANDIN_PREFIX="keel-standin"
 readonly STANDIN_RUN_ROOT="/run/${STANDIN_PREFIX}"
@@ -40,9 +42,10 @@ RUN_ID=""
 RUN_DIR=""
 NS=""
 FORWARDS=(22 80 443)
+UNTIL_SIGNAL=""
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 check_host() {
@@ -55,7 +58,7 @@ check_host() {
     command -v "${command}" >/dev/null || missing+=("${command}")
   done
   if ((${#missing[@]} > 0)); then
-    fail "missing host commands: ${missing[*]} (see test/e2e/README.md for the Debian packages)"
+    fail "missing host commands: ${missing[*]} (local/host-packages.sh install installs them)"
   fi
 }
 
@@ -70,6 +73,10 @@ parse_up_args() {
           FORWARDS+=("$2")
         fi
         shift 2
+        ;;
+      --until-signal)
+        UNTIL_SIGNAL=1
+        shift
         ;;
       *) fail "unknown argument '$1' for up" ;;
     esac
@@ -221,6 +228,13 @@ ready_event() {
 
 serve_until_stopped() {
   local line
+  if [[ -n "${UNTIL_SIGNAL}" ]]; then
+    # The EXIT trap tears down on SIGTERM, SIGINT or SIGHUP; until then there is nothing to do.
+    while :; do
+      sleep 60 &
+      wait "$!" || true
+    done
+  fi
   while IFS= read -r line; do
     case "${line}" in
       stop) break ;;

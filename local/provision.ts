@@ -1,15 +1,15 @@
-// Provisions the stand-in the way `pulumi up` provisions a droplet: the same step list, the same
+// Provisions a stand-in the way `pulumi up` provisions a droplet: the same step list, the same
 // buildStep output (command, stdin, upload), in the same order, each step run over SSH with its
 // payload on stdin and its exit status checked. Only the transport differs: OpenSSH here,
-// @pulumi/command's SSH client there.
+// @pulumi/command's SSH client there. `npm run local` and the e2e tier both use it.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { parseSettings, type RawConfig } from "../../infra/config-rules";
-import { SECRET_LENGTHS } from "../../infra/secrets";
-import { serverValues } from "../../provisioning/server-values";
-import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
-import type { ReleaseValues, SecretValues, ServerValues } from "../../provisioning/values";
-import type { S3Endpoint, Standin } from "./standin";
+import { parseSettings, type RawConfig } from "../infra/config-rules";
+import { SECRET_LENGTHS } from "../infra/secrets";
+import { serverValues } from "../provisioning/server-values";
+import { buildStep, STEP_NAMES, type StepName } from "../provisioning/steps";
+import type { ReleaseValues, SecretValues, ServerValues } from "../provisioning/values";
+import type { S3Endpoint, StandinAccess } from "./standin";
 
 export interface StepRun {
   readonly name: StepName;
@@ -19,29 +19,34 @@ export interface StepRun {
   readonly output: string;
 }
 
+/** Keys of a local stack that the stand-in decides: a stack file's values for them are replaced. */
+export const STANDIN_KEYS = ["domain", "apiSubdomain", "acmeServer", "sshAllowCidrs"] as const;
+
 /**
- * The server values of an existingHost stack pointing at the stand-in, derived through the
- * same config validation as `pulumi up`; storage is the S3 stand-in instead of R2.
+ * The server values of a stack on the stand-in, derived through the same config validation and
+ * the same mapping as `pulumi up`: `config` is the stack's own keys (a Pulumi.local.yaml, or
+ * overrides in a test); the domain, the ACME server and the SSH client are the stand-in's, and
+ * the storage is its S3 server instead of R2.
  */
 export function standinValues(
-  standin: Standin,
+  standin: StandinAccess,
   release: ReleaseValues,
-  overrides: RawConfig = {},
+  config: RawConfig = {},
 ): ServerValues {
   const settings = parseSettings({
-    domain: standin.domain.replace(/^api\./, ""),
-    apiSubdomain: "api",
     cloudflareZoneId: "00000000000000000000000000000000",
     cloudflareAccountId: "00000000000000000000000000000000",
     sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandinOnly keel@standin",
     existingHost: "127.0.0.1",
-    sshAllowCidrs: [`${standin.clientAddress}/32`],
     frontendOrigins: ["https://app.standin.test"],
     acmeEmail: "ops@standin.test",
-    acmeServer: standin.acmeDirectory,
     dropletSize: "s-1vcpu-2gb",
     apiInstances: 2,
-    ...overrides,
+    ...config,
+    domain: standin.domain.replace(/^api\./, ""),
+    apiSubdomain: "api",
+    acmeServer: standin.acmeDirectory,
+    sshAllowCidrs: [`${standin.clientAddress}/32`],
   });
   const s3: S3Endpoint = standin.s3;
   return serverValues(
@@ -73,7 +78,7 @@ const LAST_LINE = /^keel (\w+): (no changes|(\d+) change\(s\))$/;
 
 /** Runs one step; throws with the step's output when it fails. */
 export async function runStep(
-  standin: Standin,
+  standin: StandinAccess,
   name: StepName,
   values: ServerValues,
   secrets: SecretValues,
@@ -98,7 +103,7 @@ export async function runStep(
 
 /** Runs `names` (default: every step) in the designed order. */
 export async function provision(
-  standin: Standin,
+  standin: StandinAccess,
   values: ServerValues,
   secrets: SecretValues,
   names: readonly StepName[] = STEP_NAMES,
@@ -111,6 +116,36 @@ export async function provision(
       `step ${name}: ${run.seconds.toFixed(1)}s, ${run.changes === 0 ? "no changes" : `${run.changes} change(s)`}`,
     );
     runs.push(run);
+  }
+  return runs;
+}
+
+/** The trigger each step was last applied with, as Pulumi's state keeps it. */
+export type AppliedTriggers = Partial<Record<StepName, string>>;
+
+/**
+ * Applies what changed, as `pulumi up` does: runs, in order, exactly the steps whose trigger
+ * differs from the one they were last applied with, and records each trigger once its step
+ * succeeded (`onApplied`), so a failure leaves the earlier steps recorded.
+ */
+export async function applyChanges(
+  standin: StandinAccess,
+  values: ServerValues,
+  secrets: SecretValues,
+  applied: AppliedTriggers,
+  onApplied: (name: StepName, trigger: string) => void,
+  log: (line: string) => void = () => undefined,
+): Promise<StepRun[]> {
+  const runs: StepRun[] = [];
+  for (const name of STEP_NAMES) {
+    const { trigger } = buildStep(name, values, secrets);
+    if (applied[name] === trigger) {
+      log(`step ${name}: unchanged`);
+      continue;
+    }
+    const [run] = await provision(standin, values, secrets, [name], log);
+    if (run !== undefined) runs.push(run);
+    onApplied(name, trigger);
   }
   return runs;
 }
