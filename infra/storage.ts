@@ -13,8 +13,14 @@ export const R2_OBJECT_PERMISSIONS = [
   "Workers R2 Storage Bucket Item Write",
 ] as const;
 
-/** Run from the project directory by `pulumi destroy`: see infra/empty-bucket.ts. */
-export const EMPTY_BUCKET_COMMAND = "node --import tsx infra/empty-bucket.ts";
+/**
+ * Run from the project directory by `pulumi destroy`: see infra/empty-bucket.ts. It needs only
+ * production dependencies: ts-node and typescript, which Pulumi's Node.js runtime also uses to
+ * run this program. Transpile-only: `npm run typecheck` finds type errors, and a destroy should
+ * not stop at one.
+ */
+export const EMPTY_BUCKET_COMMAND =
+  "node --require ts-node/register/transpile-only infra/empty-bucket.ts";
 
 /** Cloudflare's resource name for one R2 bucket in the default jurisdiction. */
 export function bucketResource(accountId: string, bucketName: string): string {

@@ -1,10 +1,12 @@
 // The bucket emptier that `pulumi destroy` runs before deleting the R2 bucket, against a real
 // S3-compatible server (s3rver) and run as the command runs it: a process reading JSON on stdin.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import {
+  CreateBucketCommand,
   DeleteBucketCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -57,10 +59,10 @@ describe("emptying the bucket on destroy", function () {
   });
 
   /** Runs the command as the emptier does; asynchronously, as s3rver answers in this process. */
-  const runEmptier = (input: unknown) =>
+  const runEmptier = (input: unknown, cwd = ROOT) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn("sh", ["-c", EMPTY_BUCKET_COMMAND], {
-        cwd: ROOT,
+        cwd,
         // Only the SDK's notice that it will need Node 22 in 2027; stderr must hold nothing else.
         env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
       });
@@ -73,8 +75,8 @@ describe("emptying the bucket on destroy", function () {
       child.stdin.end(JSON.stringify(input));
     });
 
-  const count = async (): Promise<number> =>
-    (await client.send(new ListObjectsV2Command({ Bucket: bucket }))).KeyCount ?? 0;
+  const count = async (name = bucket): Promise<number> =>
+    (await client.send(new ListObjectsV2Command({ Bucket: name }))).KeyCount ?? 0;
 
   it("when retainData is true, then the objects stay", async () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: "evidence/kept", Body: "x" }));
@@ -108,5 +110,38 @@ describe("emptying the bucket on destroy", function () {
     const result = await runEmptier({ bucket, retainData: false });
     expect(result.status).to.equal(1);
     expect(result.stderr).to.include("the request on stdin has no endpoint");
+  });
+
+  it("when only production dependencies are installed, then the command still empties the bucket", async function () {
+    this.timeout(180_000);
+    // What `pulumi destroy` needs from the project: its manifests, its tsconfig and infra/.
+    const project = mkdtempSync(join(tmpdir(), "keel-prod-install-"));
+    try {
+      for (const file of ["package.json", "package-lock.json", "tsconfig.json"]) {
+        copyFileSync(join(ROOT, file), join(project, file));
+      }
+      mkdirSync(join(project, "api"));
+      copyFileSync(join(ROOT, "api", "package.json"), join(project, "api", "package.json"));
+      cpSync(join(ROOT, "infra"), join(project, "infra"), { recursive: true });
+      await promisify(execFile)(
+        "npm",
+        ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
+        { cwd: project },
+      );
+      expect(() => require.resolve("tsx", { paths: [project] })).to.throw(/Cannot find module/);
+
+      const other = "keel-test-prod-install";
+      await client.send(new CreateBucketCommand({ Bucket: other }));
+      for (const key of ["evidence/a", "evidence/b", "evidence/c"]) {
+        await client.send(new PutObjectCommand({ Bucket: other, Key: key, Body: "x" }));
+      }
+      const result = await runEmptier({ ...request, bucket: other, retainData: false }, project);
+      expect(result.stderr).to.equal("");
+      expect(result.status).to.equal(0);
+      expect(result.stdout).to.include(`deleted 3 object(s) from bucket ${other}`);
+      expect(await count(other)).to.equal(0);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 });
