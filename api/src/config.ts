@@ -27,7 +27,10 @@ export interface Config {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly jwtSecret: string;
-  /** Allowed CORS origins; "*" (any origin) is accepted outside production only. */
+  /**
+   * Allowed CORS origins; "*" (any origin) is accepted outside production only. None: an API
+   * without a browser front end, which sends no CORS headers.
+   */
   readonly frontendOrigins: readonly string[] | "*";
   readonly storage: StorageConfig;
   readonly bootstrapApiKey: string;
@@ -110,16 +113,18 @@ const envSchema = z.object({
     blank,
     required("a string").min(32, "must be at least 32 characters long"),
   ),
+  // Unset or empty: no browser front end.
   FRONTEND_ORIGINS: z.preprocess(
     blank,
-    required("a comma-separated list of origins")
+    z
+      .string()
+      .default("")
       .transform((value) =>
         value
           .split(",")
           .map((origin) => origin.trim().replace(/\/$/, ""))
           .filter((origin) => origin !== ""),
       )
-      .refine((origins) => origins.length > 0, "must name at least one origin")
       .refine(
         (origins) => origins.every((origin) => origin === "*" || isOrigin(origin)),
         "must be a comma-separated list of origins like https://app.example.com",

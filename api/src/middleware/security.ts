@@ -1,5 +1,6 @@
 // Security headers on every response (helmet), and CORS for FRONTEND_ORIGINS only: any other
-// origin gets no Access-Control-Allow-Origin, so browsers keep its pages out.
+// origin gets no Access-Control-Allow-Origin, so browsers keep its pages out. With no origins
+// (an API without a browser front end) no response carries any Access-Control-* header.
 import cors from "cors";
 import type { RequestHandler } from "express";
 import helmet from "helmet";
