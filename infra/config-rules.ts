@@ -1,7 +1,36 @@
 // Pure validation of the stack configuration: plain values in, a typed config or a list of
-// problems out. infra/config.ts feeds it from pulumi.Config; `npm run render` feeds it from the
-// stack file. Every problem names the key and says how to fix it.
+// problems out. infra/config.ts feeds it from pulumi.Config; `npm run check` and
+// `npm run render` feed it from the stack file; the local platform feeds it the stand-in's
+// values. Every problem names the key and says how to fix it.
 import { isIP } from "node:net";
+
+/** Every key of the `keel` namespace, secret or not; anything else under `keel:` is a typo. */
+export const CONFIG_KEYS = [
+  "domain",
+  "apiSubdomain",
+  "cloudflareZoneId",
+  "cloudflareAccountId",
+  "region",
+  "dropletSize",
+  "sshPublicKey",
+  "sshPrivateKey",
+  "sshUser",
+  "sshAllowCidrs",
+  "allowSshFromAnywhere",
+  "frontendOrigins",
+  "acmeEmail",
+  "acmeServer",
+  "volumeSizeGb",
+  "apiInstances",
+  "existingHost",
+  "secretsGeneration",
+  "retainData",
+  "alertEmail",
+  "rateLimits",
+] as const;
+
+/** The keys that hold secrets: read as secrets, never into Settings. */
+export const SECRET_KEYS: readonly string[] = ["sshPrivateKey"];
 
 /** DigitalOcean regions that offer droplets, block volumes and reserved IPs. */
 export const REGIONS = [
@@ -106,8 +135,21 @@ export interface Settings {
   readonly rateLimits: RateLimits;
 }
 
-/** Keys that configure cloud accounts only; nothing rendered for the server depends on them. */
-export const CLOUD_ONLY_KEYS = ["cloudflareZoneId", "cloudflareAccountId", "sshPublicKey"] as const;
+/** Harmless stand-ins for the cloud-account keys, which the local platform may leave out. */
+const CLOUD_ACCOUNT_DEFAULTS: Readonly<Record<string, string>> = {
+  cloudflareZoneId: "0".repeat(32),
+  cloudflareAccountId: "0".repeat(32),
+  sshPublicKey: "",
+};
+
+export interface RuleOptions {
+  /**
+   * The local platform and the e2e tier: a stand-in on this machine with a `.test` domain and
+   * pebble. Documentation-only values are accepted and the cloud-account keys may be absent.
+   * `pulumi up` never sets it.
+   */
+  readonly local?: boolean;
+}
 
 /** One problem with one key. */
 export interface ConfigProblem {
@@ -140,12 +182,16 @@ export function isHostname(value: string): boolean {
   );
 }
 
-/**
- * Parses an IPv4/IPv6 CIDR (a bare address counts as a single host) and returns it normalised,
- * or undefined when it is malformed or has host bits set.
- */
-export function normaliseCidr(value: string): string | undefined {
-  const [address, prefixText, ...rest] = value.trim().split("/");
+interface Cidr {
+  readonly address: string;
+  readonly bits: number;
+  readonly prefix: number;
+  readonly value: bigint;
+}
+
+/** Parses an IPv4/IPv6 CIDR; a bare address counts as a single host. */
+function parseCidr(text: string): Cidr | undefined {
+  const [address, prefixText, ...rest] = text.trim().split("/");
   if (address === undefined || rest.length > 0) return undefined;
   const family = isIP(address);
   if (family === 0) return undefined;
@@ -153,10 +199,67 @@ export function normaliseCidr(value: string): string | undefined {
   if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = prefixText === undefined ? bits : Number(prefixText);
   if (prefix > bits) return undefined;
-  const value128 = family === 4 ? ipv4ToBigInt(address) : ipv6ToBigInt(address);
-  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
-  if ((value128 & hostMask) !== 0n) return undefined;
-  return `${address.toLowerCase()}/${prefix}`;
+  const value = family === 4 ? ipv4ToBigInt(address) : ipv6ToBigInt(address);
+  return { address, bits, prefix, value };
+}
+
+/**
+ * Parses an IPv4/IPv6 CIDR (a bare address counts as a single host) and returns it normalised,
+ * or undefined when it is malformed or has host bits set.
+ */
+export function normaliseCidr(value: string): string | undefined {
+  const cidr = parseCidr(value);
+  if (cidr === undefined) return undefined;
+  const hostMask = (1n << BigInt(cidr.bits - cidr.prefix)) - 1n;
+  if ((cidr.value & hostMask) !== 0n) return undefined;
+  return `${cidr.address.toLowerCase()}/${cidr.prefix}`;
+}
+
+/** Address blocks reserved for documentation: no machine on the internet has one. */
+const DOCUMENTATION_NETWORKS = [
+  { network: "192.0.2.0/24", rfc: "RFC 5737" },
+  { network: "198.51.100.0/24", rfc: "RFC 5737" },
+  { network: "203.0.113.0/24", rfc: "RFC 5737" },
+  { network: "2001:db8::/32", rfc: "RFC 3849" },
+] as const;
+
+/**
+ * The RFC reserving an address or CIDR for documentation when all of it lies in such a block,
+ * else undefined. A wider CIDR that merely contains one (203.0.0.0/16) is a real network.
+ */
+function documentationAddressRfc(value: string): string | undefined {
+  const cidr = parseCidr(value);
+  if (cidr === undefined) return undefined;
+  for (const { network, rfc } of DOCUMENTATION_NETWORKS) {
+    const block = parseCidr(network);
+    if (block === undefined || block.bits !== cidr.bits || cidr.prefix < block.prefix) continue;
+    const shift = BigInt(block.bits - block.prefix);
+    if (cidr.value >> shift === block.value >> shift) return rfc;
+  }
+  return undefined;
+}
+
+/** Domains reserved for documentation (RFC 2606): no one can register them. */
+const DOCUMENTATION_DOMAINS = ["example.com", "example.net", "example.org"];
+/** Top-level domains reserved by RFC 2606: public DNS never resolves a name under them. */
+const RESERVED_TLDS = ["test", "example", "invalid", "localhost"];
+
+/**
+ * Why a DNS name cannot belong to a real stack, as a phrase starting with the name, or
+ * undefined when it can.
+ */
+function reservedNameReason(name: string): string | undefined {
+  const lower = name.toLowerCase().replace(/\.$/, "");
+  const domain = DOCUMENTATION_DOMAINS.find((d) => lower === d || lower.endsWith(`.${d}`));
+  if (domain !== undefined) {
+    const what = "a documentation-only domain (RFC 2606) that no one can own";
+    return lower === domain ? `${lower} is ${what}` : `${lower} is under ${domain}, ${what}`;
+  }
+  const tld = lower.split(".").pop() ?? "";
+  if (RESERVED_TLDS.includes(tld)) {
+    return `${lower} is under .${tld}, a top-level domain reserved by RFC 2606 that public DNS never resolves`;
+  }
+  return undefined;
 }
 
 function ipv4ToBigInt(address: string): bigint {
@@ -230,8 +333,11 @@ class Reader {
     return fallback;
   }
 
-  /** A non-empty list of strings; a JSON string holding a list is accepted too. */
-  list(key: string): string[] {
+  /**
+   * A list of strings; a JSON string holding a list is accepted too. A required list must not
+   * be empty; an optional one may be absent or empty.
+   */
+  list(key: string, required = true): string[] {
     let v = this.raw[key];
     if (typeof v === "string" && v.trim().startsWith("[")) {
       try {
@@ -242,14 +348,20 @@ class Reader {
       }
     }
     if (v === undefined || v === null || v === "") {
-      this.fail(
-        key,
-        "is required: set a list with `pulumi config set --path 'keel:" + key + "[0]' …`",
-      );
+      if (required) {
+        this.fail(
+          key,
+          "is required: set a list with `pulumi config set --path 'keel:" + key + "[0]' …`",
+        );
+      }
       return [];
     }
-    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === "string")) {
-      this.fail(key, `must be a non-empty list of strings, got ${JSON.stringify(v)}`);
+    const empty = Array.isArray(v) && v.length === 0;
+    if (!Array.isArray(v) || (required && empty) || !v.every((x) => typeof x === "string")) {
+      this.fail(
+        key,
+        `must be a ${required ? "non-empty " : ""}list of strings, got ${JSON.stringify(v)}`,
+      );
       return [];
     }
     return v.map((x: string) => x.trim());
@@ -284,10 +396,11 @@ function checkEmail(r: Reader, key: string, value: string): void {
   if (value !== "" && !EMAIL.test(value)) r.fail(key, `must be an email address, got "${value}"`);
 }
 
-function readSshCidrs(r: Reader, allowAnywhere: boolean): string[] {
+function readSshCidrs(r: Reader, allowAnywhere: boolean, real: boolean): string[] {
   const cidrs: string[] = [];
   for (const entry of r.list("sshAllowCidrs")) {
     const cidr = normaliseCidr(entry);
+    const rfc = cidr === undefined || !real ? undefined : documentationAddressRfc(cidr);
     if (cidr === undefined) {
       r.fail(
         "sshAllowCidrs",
@@ -298,6 +411,11 @@ function readSshCidrs(r: Reader, allowAnywhere: boolean): string[] {
         "sshAllowCidrs",
         `contains ${cidr}: SSH would be open to the world; list your own addresses, or set keel:allowSshFromAnywhere true`,
       );
+    } else if (rfc !== undefined) {
+      r.fail(
+        "sshAllowCidrs",
+        `contains ${cidr}, a documentation-only address (${rfc}) that no machine has: list the public address of the machine that runs \`pulumi up\``,
+      );
     } else {
       cidrs.push(cidr);
     }
@@ -305,9 +423,10 @@ function readSshCidrs(r: Reader, allowAnywhere: boolean): string[] {
   return cidrs;
 }
 
+/** The browser front ends' origins; none means an API without one, which sends no CORS headers. */
 function readOrigins(r: Reader): string[] {
   const origins: string[] = [];
-  for (const entry of r.list("frontendOrigins")) {
+  for (const entry of r.list("frontendOrigins", false)) {
     if (entry === "*") {
       r.fail(
         "frontendOrigins",
@@ -379,24 +498,121 @@ function readAcmeServer(r: Reader): string {
   return value;
 }
 
-/**
- * Validates raw config values. Returns the settings and every problem found; callers decide
- * which problems are fatal (all of them for `pulumi up`).
- */
-export function checkSettings(raw: RawConfig): { settings: Settings; problems: ConfigProblem[] } {
-  const r = new Reader(raw);
+/** Levenshtein distance, counting a swap of two neighbouring letters as one edit. */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (before[j - 2] ?? 0) + 1);
+      }
+      current.push(best);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
 
+/** The known key a misspelled one was most likely meant to be, if one is within two edits. */
+export function closestKey(key: string): string | undefined {
+  let closest: string | undefined;
+  let distance = 3;
+  for (const known of CONFIG_KEYS) {
+    const d = editDistance(key.toLowerCase(), known.toLowerCase());
+    if (d < distance) [closest, distance] = [known, d];
+  }
+  return closest;
+}
+
+function checkUnknownKeys(r: Reader, raw: RawConfig): void {
+  const known = new Set<string>(CONFIG_KEYS);
+  for (const key of Object.keys(raw).filter((k) => !known.has(k))) {
+    const closest = closestKey(key);
+    r.fail(
+      key,
+      closest === undefined
+        ? `is not a Keel setting: remove it (\`pulumi config rm keel:${key}\`); the settings are ${CONFIG_KEYS.join(", ")}`
+        : `is not a Keel setting: did you mean keel:${closest}? Rename the key in the stack file (or \`pulumi config rm keel:${key}\`, then set keel:${closest})`,
+    );
+  }
+}
+
+function readDomain(r: Reader, real: boolean): string {
   const domain = r.string("domain").toLowerCase();
+  const reserved = real ? reservedNameReason(domain) : undefined;
   if (domain !== "" && !isHostname(domain)) {
     r.fail("domain", `must be a DNS zone such as example.com, got "${domain}"`);
+  } else if (domain !== "" && reserved !== undefined) {
+    r.fail("domain", `${reserved}: set the domain of the Cloudflare zone you own`);
   }
+  return domain;
+}
+
+function readAcmeEmail(r: Reader, real: boolean): string {
+  const email = r.string("acmeEmail");
+  checkEmail(r, "acmeEmail", email);
+  const reserved =
+    real && EMAIL.test(email) ? reservedNameReason(email.split("@")[1] ?? "") : undefined;
+  if (reserved !== undefined) {
+    r.fail(
+      "acmeEmail",
+      `${email} cannot receive mail: ${reserved}, and Let's Encrypt refuses such addresses; give an address whose mail you read`,
+    );
+  }
+  return email;
+}
+
+function readExistingHost(r: Reader, real: boolean): string | undefined {
+  if (!r.has("existingHost")) return undefined;
+  const host = r.string("existingHost").toLowerCase();
+  const isAddress = isIP(host) !== 0;
+  if (!isAddress && !isHostname(host)) {
+    r.fail("existingHost", `must be an IP address or host name, got "${host}"`);
+    return host;
+  }
+  if (!real) return host;
+  const rfc = isAddress ? documentationAddressRfc(host) : undefined;
+  const reserved = isAddress ? undefined : reservedNameReason(host);
+  if (rfc !== undefined) {
+    r.fail(
+      "existingHost",
+      `${host} is a documentation-only address (${rfc}) that no server has: set the address of your Debian 13 server`,
+    );
+  } else if (reserved !== undefined) {
+    r.fail("existingHost", `${reserved}: set the address or host name of your Debian 13 server`);
+  }
+  return host;
+}
+
+/**
+ * Validates raw config values: every key of `raw` must be a Keel setting. Returns the settings
+ * and every problem found; callers decide which problems are fatal (all of them for
+ * `pulumi up`). Without `local`, the rules are those of a real stack.
+ */
+export function checkSettings(
+  raw: RawConfig,
+  options: RuleOptions = {},
+): { settings: Settings; problems: ConfigProblem[] } {
+  const r = new Reader(raw);
+  const real = options.local !== true;
+  checkUnknownKeys(r, raw);
+  /** A cloud-account key: required for a real stack, a harmless default locally. */
+  const account = (key: string): string =>
+    r.string(key, real ? undefined : CLOUD_ACCOUNT_DEFAULTS[key]);
+
+  const domain = readDomain(r, real);
   const apiSubdomain = r.string("apiSubdomain", "api").toLowerCase();
   if (!HOST_LABEL.test(apiSubdomain)) {
     r.fail("apiSubdomain", `must be one DNS label such as api, got "${apiSubdomain}"`);
   }
 
-  const cloudflareZoneId = r.string("cloudflareZoneId");
-  const cloudflareAccountId = r.string("cloudflareAccountId");
+  const cloudflareZoneId = account("cloudflareZoneId");
+  const cloudflareAccountId = account("cloudflareAccountId");
   for (const [key, value] of [
     ["cloudflareZoneId", cloudflareZoneId],
     ["cloudflareAccountId", cloudflareAccountId],
@@ -422,7 +638,7 @@ export function checkSettings(raw: RawConfig): { settings: Settings; problems: C
     );
   }
 
-  const sshPublicKey = r.string("sshPublicKey");
+  const sshPublicKey = account("sshPublicKey");
   if (sshPublicKey !== "" && !isPlaceholder(sshPublicKey) && !SSH_PUBLIC_KEY.test(sshPublicKey)) {
     r.fail(
       "sshPublicKey",
@@ -433,21 +649,14 @@ export function checkSettings(raw: RawConfig): { settings: Settings; problems: C
   if (!SSH_USER.test(sshUser)) r.fail("sshUser", `must be a Unix user name, got "${sshUser}"`);
 
   const allowSshFromAnywhere = r.boolean("allowSshFromAnywhere", false);
-  const sshAllowCidrs = readSshCidrs(r, allowSshFromAnywhere);
+  const sshAllowCidrs = readSshCidrs(r, allowSshFromAnywhere, real);
   const frontendOrigins = readOrigins(r);
 
-  const acmeEmail = r.string("acmeEmail");
-  checkEmail(r, "acmeEmail", acmeEmail);
+  const acmeEmail = readAcmeEmail(r, real);
   const alertEmail = r.string("alertEmail", acmeEmail);
   checkEmail(r, "alertEmail", alertEmail);
 
-  let existingHost: string | undefined;
-  if (r.has("existingHost")) {
-    existingHost = r.string("existingHost").toLowerCase();
-    if (isIP(existingHost) === 0 && !isHostname(existingHost)) {
-      r.fail("existingHost", `must be an IP address or host name, got "${existingHost}"`);
-    }
-  }
+  const existingHost = readExistingHost(r, real);
 
   const settings: Settings = {
     domain,
@@ -476,9 +685,64 @@ export function checkSettings(raw: RawConfig): { settings: Settings; problems: C
   return { settings, problems: r.problems };
 }
 
+/** A secret `pulumi up` needs besides the settings, and where it may come from. */
+interface Credential {
+  /** The full config key, e.g. digitalocean:token. */
+  readonly key: string;
+  /** Environment variables the provider reads instead of the key. */
+  readonly environment: readonly string[];
+  readonly why: string;
+  readonly how: string;
+}
+
+const CREDENTIALS: readonly Credential[] = [
+  {
+    key: "keel:sshPrivateKey",
+    environment: [],
+    why: "Pulumi provisions the server over SSH with it",
+    how: "`pulumi config set --secret keel:sshPrivateKey < ~/.ssh/keel_ed25519`",
+  },
+  {
+    // Even with keel:existingHost: the uptime check is a DigitalOcean resource.
+    key: "digitalocean:token",
+    environment: ["DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN"],
+    why: "DigitalOcean creates the droplet and the uptime check with it",
+    how: "`pulumi config set --secret digitalocean:token` (or export DIGITALOCEAN_TOKEN)",
+  },
+  {
+    key: "cloudflare:apiToken",
+    environment: ["CLOUDFLARE_API_TOKEN"],
+    why: "Cloudflare creates the DNS records and the R2 bucket with it",
+    how: "`pulumi config set --secret cloudflare:apiToken` (or export CLOUDFLARE_API_TOKEN)",
+  },
+];
+
+/** The problem of a credential that is not set, e.g. keel:sshPrivateKey. */
+export function missingCredential(key: string): ConfigProblem {
+  const credential = CREDENTIALS.find((c) => c.key === key);
+  if (credential === undefined) throw new Error(`${key} is not a credential Keel needs`);
+  return {
+    key: key.replace(/^keel:/, ""),
+    message: `${key} is required: ${credential.why}; set it with ${credential.how}`,
+  };
+}
+
+/**
+ * The credentials `pulumi up` needs that are not set: `isSet` tells whether a full config key
+ * is set in the stack; a provider's environment variable counts too.
+ */
+export function checkCredentials(
+  isSet: (key: string) => boolean,
+  environment: Readonly<Record<string, string | undefined>>,
+): ConfigProblem[] {
+  return CREDENTIALS.filter(
+    (c) => !isSet(c.key) && !c.environment.some((name) => (environment[name] ?? "") !== ""),
+  ).map((c) => missingCredential(c.key));
+}
+
 /** Validates raw config values and throws one ConfigError naming every problem. */
-export function parseSettings(raw: RawConfig): Settings {
-  const { settings, problems } = checkSettings(raw);
+export function parseSettings(raw: RawConfig, options: RuleOptions = {}): Settings {
+  const { settings, problems } = checkSettings(raw, options);
   if (problems.length > 0) throw new ConfigError(problems);
   return settings;
 }

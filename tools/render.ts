@@ -2,14 +2,14 @@
 // install, at its target path under DIR, plus the step scripts and their commands, so an
 // operator sees exactly what lands on the server. It reads Pulumi.<stack>.yaml itself (no
 // Pulumi CLI, no network) and shows placeholders where secrets and cloud outputs would be.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parse } from "yaml";
-import { CLOUD_ONLY_KEYS, checkSettings, ConfigError } from "../infra/config-rules";
+import { ConfigError } from "../infra/config-rules";
 import { buildStep, readScript, STEPS } from "../provisioning/steps";
 import { plannedCloud, serverValues } from "../provisioning/server-values";
 import type { SecretValues } from "../provisioning/values";
+import { checkStackFile, readStackFile } from "./stack-file";
 
 /** What `npm run render` shows where a secret would be. */
 export const PLACEHOLDER_SECRETS: SecretValues = {
@@ -21,27 +21,20 @@ export const PLACEHOLDER_SECRETS: SecretValues = {
   s3SecretAccessKey: "RENDERED-PLACEHOLDER-r2-secret-access-key-not-a-secret",
 };
 
-/** Reads the `keel:` keys of a Pulumi stack file. */
-export function readStackFile(path: string): Record<string, unknown> {
-  const document = parse(readFileSync(path, "utf8")) as { config?: Record<string, unknown> } | null;
-  return Object.fromEntries(
-    Object.entries(document?.config ?? {})
-      .filter(([key]) => key.startsWith("keel:"))
-      .map(([key, value]) => [key.slice("keel:".length), value]),
-  );
-}
-
 /** Where `npm run render` shows the release: the archive is built by `pulumi up`. */
 const PLACEHOLDER_RELEASE = {
   id: "0000000000000000",
   archive: "dist/api-0000000000000000.tar.gz",
 };
 
-/** Renders a stack's files under outDir; returns the paths written, relative to outDir. */
+/**
+ * Renders a stack's files under outDir; returns the paths written, relative to outDir. Refuses
+ * what `npm run check` refuses, except missing secrets and provider tokens, which it does not
+ * need.
+ */
 export function renderStack(stack: string, stackFile: string, outDir: string): string[] {
-  const { settings, problems } = checkSettings(readStackFile(stackFile));
-  const relevant = problems.filter((p) => !(CLOUD_ONLY_KEYS as readonly string[]).includes(p.key));
-  if (relevant.length > 0) throw new ConfigError(relevant);
+  const { settings, problems } = checkStackFile(readStackFile(stackFile, stack));
+  if (problems.length > 0) throw new ConfigError(problems);
 
   const values = serverValues(settings, plannedCloud(stack, settings), PLACEHOLDER_RELEASE);
   const written: string[] = [];

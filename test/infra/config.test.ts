@@ -1,8 +1,12 @@
 // The stack configuration's validation, as pure functions: every bad value is refused with a
-// message naming the key and the fix, and good values come out typed and normalised.
+// message naming the key and the fix, and good values come out typed and normalised. The same
+// functions judge `pulumi up` (the last tests run the program under mocks), `npm run check`
+// and `npm run render`.
 import { expect } from "chai";
 import {
+  checkCredentials,
   checkSettings,
+  closestKey,
   ConfigError,
   DEFAULT_RATE_LIMITS,
   isPlaceholder,
@@ -10,7 +14,7 @@ import {
   normaliseCidr,
   parseSettings,
 } from "../../infra/config-rules";
-import { stagingConfig } from "./program";
+import { ProgramFailure, runProgram, stagingConfig } from "./program";
 
 function problemsOf(overrides: Record<string, unknown>): string[] {
   return checkSettings({ ...stagingConfig(), ...overrides }).problems.map((p) => p.message);
@@ -19,7 +23,7 @@ function problemsOf(overrides: Record<string, unknown>): string[] {
 describe("stack configuration", () => {
   it("when every required key is valid, then the settings come out typed with defaults", () => {
     const settings = parseSettings(stagingConfig());
-    expect(settings.apiHost).to.equal("api.example.com");
+    expect(settings.apiHost).to.equal("api.keel-ci.dev");
     expect(settings.region).to.equal("fra1");
     expect(settings.dropletSize).to.equal("s-1vcpu-2gb");
     expect(settings.memoryMb).to.equal(2048);
@@ -29,11 +33,11 @@ describe("stack configuration", () => {
     expect(settings.secretsGeneration).to.equal(1);
     expect(settings.retainData).to.equal(true);
     expect(settings.allowSshFromAnywhere).to.equal(false);
-    expect(settings.alertEmail).to.equal("ops@example.com");
+    expect(settings.alertEmail).to.equal("ops@keel-ci.dev");
     expect(settings.sshUser).to.equal("root");
     expect(settings.existingHost).to.equal(undefined);
     expect(settings.rateLimits).to.deep.equal(DEFAULT_RATE_LIMITS);
-    expect(settings.sshAllowCidrs).to.deep.equal(["198.51.100.7/32", "2001:db8:1::/48"]);
+    expect(settings.sshAllowCidrs).to.deep.equal(["85.10.197.7/32", "2a02:8108:1d40::/48"]);
   });
 
   it("when nothing is set, then every required key is named", () => {
@@ -44,7 +48,6 @@ describe("stack configuration", () => {
       "cloudflareAccountId",
       "sshPublicKey",
       "sshAllowCidrs",
-      "frontendOrigins",
       "acmeEmail",
     ]);
   });
@@ -131,6 +134,20 @@ describe("stack configuration", () => {
         "which is not an origin",
       );
     });
+
+    it("when it is absent or an empty list, then the API has no browser front end", () => {
+      const config = stagingConfig();
+      delete config.frontendOrigins;
+      expect(parseSettings(config).frontendOrigins).to.deep.equal([]);
+      expect(parseSettings({ ...config, frontendOrigins: [] }).frontendOrigins).to.deep.equal([]);
+      expect(parseSettings({ ...config, frontendOrigins: "[]" }).frontendOrigins).to.deep.equal([]);
+    });
+
+    it("when it is not a list, then it is refused", () => {
+      expect(problemsOf({ frontendOrigins: 3 })).to.deep.equal([
+        "keel:frontendOrigins must be a list of strings, got 3",
+      ]);
+    });
   });
 
   it("when the region is unknown, then the known ones are listed", () => {
@@ -206,12 +223,187 @@ describe("stack configuration", () => {
   });
 
   it("when existingHost is an address or a name, then it is accepted, else refused", () => {
-    expect(parseSettings({ ...stagingConfig(), existingHost: "192.0.2.44" }).existingHost).to.equal(
-      "192.0.2.44",
-    );
     expect(
-      parseSettings({ ...stagingConfig(), existingHost: "vm.example.net" }).existingHost,
-    ).to.equal("vm.example.net");
+      parseSettings({ ...stagingConfig(), existingHost: "49.13.87.210" }).existingHost,
+    ).to.equal("49.13.87.210");
+    expect(
+      parseSettings({ ...stagingConfig(), existingHost: "vm.keel-ci.dev" }).existingHost,
+    ).to.equal("vm.keel-ci.dev");
     expect(problemsOf({ existingHost: "not a host!" })[0]).to.include("keel:existingHost must be");
+  });
+
+  describe("unknown keys", () => {
+    for (const [typo, meant] of [
+      ["apiInstance", "apiInstances"],
+      ["volumSizeGb", "volumeSizeGb"],
+      ["domian", "domain"],
+      ["sshallowcidrs", "sshAllowCidrs"],
+    ] as const) {
+      it(`when keel:${typo} is set, then it is refused with keel:${meant} suggested`, () => {
+        expect(problemsOf({ [typo]: 4 })).to.deep.equal([
+          `keel:${typo} is not a Keel setting: did you mean keel:${meant}? Rename the key in the stack file (or \`pulumi config rm keel:${typo}\`, then set keel:${meant})`,
+        ]);
+      });
+    }
+
+    it("when a key is close to no setting, then it is refused with the settings listed", () => {
+      const [problem] = problemsOf({ favouriteColour: "blue" });
+      expect(problem).to.match(
+        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits$/,
+      );
+      expect(closestKey("favouriteColour")).to.equal(undefined);
+    });
+
+    it("when the only keys are Keel's own, the secret one included, then none is unknown", () => {
+      expect(checkSettings({ ...stagingConfig(), sshPrivateKey: "set" }).problems).to.deep.equal(
+        [],
+      );
+    });
+  });
+
+  describe("documentation-only values", () => {
+    it("when sshAllowCidrs holds an RFC 5737 address, then the message says why and what to list", () => {
+      expect(problemsOf({ sshAllowCidrs: ["203.0.113.7/32"] })).to.deep.equal([
+        "keel:sshAllowCidrs contains 203.0.113.7/32, a documentation-only address (RFC 5737) that no machine has: list the public address of the machine that runs `pulumi up`",
+      ]);
+    });
+
+    for (const [cidr, rfc] of [
+      ["192.0.2.0/24", "RFC 5737"],
+      ["198.51.100.128/25", "RFC 5737"],
+      ["203.0.113.9", "RFC 5737"],
+      ["2001:db8:1::/48", "RFC 3849"],
+      ["2001:DB8::7/128", "RFC 3849"],
+    ] as const) {
+      it(`when sshAllowCidrs holds ${cidr}, then it is refused under ${rfc}`, () => {
+        const [problem] = problemsOf({ sshAllowCidrs: [cidr] });
+        expect(problem).to.include(`, a documentation-only address (${rfc})`);
+      });
+    }
+
+    it("when a CIDR only contains a documentation block or sits next to one, then it is accepted", () => {
+      expect(
+        problemsOf({ sshAllowCidrs: ["203.0.0.0/16", "198.51.101.0/24", "2001:db9::/32"] }),
+      ).to.deep.equal([]);
+    });
+
+    it("when existingHost is a documentation-only address, then it is refused with the reason", () => {
+      expect(problemsOf({ existingHost: "192.0.2.44" })).to.deep.equal([
+        "keel:existingHost 192.0.2.44 is a documentation-only address (RFC 5737) that no server has: set the address of your Debian 13 server",
+      ]);
+      expect(problemsOf({ existingHost: "2001:db8::44" })[0]).to.include("(RFC 3849)");
+      expect(problemsOf({ existingHost: "vm.example.net" })).to.deep.equal([
+        "keel:existingHost vm.example.net is under example.net, a documentation-only domain (RFC 2606) that no one can own: set the address or host name of your Debian 13 server",
+      ]);
+    });
+
+    it("when the domain is example.com, then the message says why and what to set", () => {
+      expect(problemsOf({ domain: "example.com" })).to.deep.equal([
+        "keel:domain example.com is a documentation-only domain (RFC 2606) that no one can own: set the domain of the Cloudflare zone you own",
+      ]);
+    });
+
+    for (const [domain, reason] of [
+      ["example.net", "example.net is a documentation-only domain (RFC 2606)"],
+      ["shop.example.org", "shop.example.org is under example.org, a documentation-only domain"],
+      ["keel.test", "keel.test is under .test, a top-level domain reserved by RFC 2606"],
+      ["keel.example", "keel.example is under .example, a top-level domain"],
+      ["keel.invalid", "keel.invalid is under .invalid, a top-level domain"],
+      ["keel.localhost", "keel.localhost is under .localhost, a top-level domain"],
+    ] as const) {
+      it(`when the domain is ${domain}, then it is refused`, () => {
+        expect(problemsOf({ domain })[0]).to.include(`keel:domain ${reason}`);
+      });
+    }
+
+    it("when a domain merely contains a reserved word, then it is accepted", () => {
+      expect(problemsOf({ domain: "example-shop.com" })).to.deep.equal([]);
+      expect(problemsOf({ domain: "testing.dev" })).to.deep.equal([]);
+    });
+
+    it("when the ACME email is at a documentation-only domain, then it is refused: Let's Encrypt would refuse it", () => {
+      expect(problemsOf({ acmeEmail: "ops@example.com" })).to.deep.equal([
+        "keel:acmeEmail ops@example.com cannot receive mail: example.com is a documentation-only domain (RFC 2606) that no one can own, and Let's Encrypt refuses such addresses; give an address whose mail you read",
+      ]);
+    });
+  });
+
+  describe("the local platform's rules", () => {
+    /** What the local platform and the e2e tier validate: a stand-in on this machine. */
+    const standin = {
+      domain: "keel.test",
+      existingHost: "127.0.0.1",
+      sshAllowCidrs: ["10.0.2.2/32", "203.0.113.7/32"],
+      acmeEmail: "ops@keel.test",
+      acmeServer: "https://localhost:14000/dir",
+    };
+
+    it("when local, then documentation-only values pass and the cloud-account keys default", () => {
+      const settings = parseSettings(standin, { local: true });
+      expect(settings.apiHost).to.equal("api.keel.test");
+      expect(settings.cloudflareZoneId).to.equal("0".repeat(32));
+      expect(settings.cloudflareAccountId).to.equal("0".repeat(32));
+      expect(settings.sshPublicKey).to.equal("");
+    });
+
+    it("when the same values are checked as a real stack, then they are refused (the option matters)", () => {
+      const keys = checkSettings(standin).problems.map((p) => p.key);
+      expect(keys).to.have.members([
+        "domain",
+        "cloudflareZoneId",
+        "cloudflareAccountId",
+        "sshPublicKey",
+        "sshAllowCidrs",
+        "acmeEmail",
+      ]);
+    });
+
+    it("when local, then unknown keys, placeholders and malformed values are still refused", () => {
+      const problems = checkSettings(
+        {
+          ...standin,
+          apiInstance: 3,
+          cloudflareZoneId: "CHANGE_ME",
+          sshAllowCidrs: ["10.0.0.1/8"],
+        },
+        { local: true },
+      ).problems.map((p) => p.key);
+      expect(problems).to.deep.equal(["apiInstance", "cloudflareZoneId", "sshAllowCidrs"]);
+    });
+  });
+
+  describe("credentials", () => {
+    it("when no secret or token is set, then each is named with how to set it", () => {
+      expect(checkCredentials(() => false, {}).map((p) => p.message)).to.deep.equal([
+        "keel:sshPrivateKey is required: Pulumi provisions the server over SSH with it; set it with `pulumi config set --secret keel:sshPrivateKey < ~/.ssh/keel_ed25519`",
+        "digitalocean:token is required: DigitalOcean creates the droplet and the uptime check with it; set it with `pulumi config set --secret digitalocean:token` (or export DIGITALOCEAN_TOKEN)",
+        "cloudflare:apiToken is required: Cloudflare creates the DNS records and the R2 bucket with it; set it with `pulumi config set --secret cloudflare:apiToken` (or export CLOUDFLARE_API_TOKEN)",
+      ]);
+    });
+
+    it("when the provider tokens come from the environment, as the providers allow, then only the SSH key is missing", () => {
+      const environment = { DIGITALOCEAN_TOKEN: "dop_v1_x", CLOUDFLARE_API_TOKEN: "cf" };
+      expect(checkCredentials(() => false, environment).map((p) => p.key)).to.deep.equal([
+        "sshPrivateKey",
+      ]);
+    });
+
+    it("when every credential is set in the stack, then none is missing", () => {
+      expect(checkCredentials(() => true, {})).to.deep.equal([]);
+    });
+  });
+
+  it("when pulumi up is given a misspelled key and a documentation-only domain, then it refuses them with the same messages", async () => {
+    const config = { ...stagingConfig(), domain: "example.com", volumSizeGb: 50 };
+    const expected = checkSettings(config).problems.map((p) => p.message);
+    expect(expected).to.have.length(2);
+    const failure = await runProgram(config).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).to.be.instanceOf(ProgramFailure);
+    const reason = (failure as ProgramFailure).reason;
+    expect(reason).to.be.instanceOf(ConfigError);
+    expect((reason as ConfigError).problems.map((p) => p.message)).to.have.members(expected);
   });
 });

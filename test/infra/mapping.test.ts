@@ -69,7 +69,7 @@ describe("the one mapping from stack config to server values", () => {
   });
 
   it("when an existing host is provisioned under mocks, then every step gets exactly what the offline mapping builds", async () => {
-    const config = { ...stagingConfig(), existingHost: "192.0.2.44", dropletSize: "s-2vcpu-4gb" };
+    const config = { ...stagingConfig(), existingHost: "49.13.87.210", dropletSize: "s-2vcpu-4gb" };
     expectSamePlans(await runProgram(config, "prod"), config, "prod");
   });
 

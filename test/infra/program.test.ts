@@ -79,7 +79,7 @@ describe("the Pulumi program under mocks", () => {
     expect(ports).to.deep.equal(["22", "443", "80"]);
     for (const rule of rules) expect(rule.protocol).to.equal("tcp");
     const ssh = rules.find((r) => r.portRange === "22");
-    expect(ssh?.sourceAddresses).to.deep.equal(["198.51.100.7/32", "2001:db8:1::/48"]);
+    expect(ssh?.sourceAddresses).to.deep.equal(["85.10.197.7/32", "2a02:8108:1d40::/48"]);
     for (const rule of rules.filter((r) => r.portRange !== "22")) {
       expect(rule.sourceAddresses).to.deep.equal(["0.0.0.0/0", "::/0"]);
     }
@@ -103,10 +103,10 @@ describe("the Pulumi program under mocks", () => {
     ]);
     for (const alert of alerts) {
       expect(alert.inputs).to.include({ window: "5m", compare: "GreaterThan" });
-      expect(alert.inputs.alerts).to.deep.equal({ emails: ["ops@example.com"] });
+      expect(alert.inputs.alerts).to.deep.equal({ emails: ["ops@keel-ci.dev"] });
     }
     const check = one(staging, "digitalocean:index/uptimeCheck:UptimeCheck", "keel-uptime-check");
-    expect(check.inputs.target).to.equal("https://api.example.com/health");
+    expect(check.inputs.target).to.equal("https://api.keel-ci.dev/health");
     expect(byType(staging, "digitalocean:index/uptimeAlert:UptimeAlert")).to.have.length(2);
   });
 
@@ -114,7 +114,7 @@ describe("the Pulumi program under mocks", () => {
     const records = byType(staging, DNS_RECORD).map((r) => r.inputs);
     expect(records).to.have.length(2);
     expect(records.find((r) => r.type === "A")).to.include({
-      name: "api.example.com",
+      name: "api.keel-ci.dev",
       content: MOCK_RESERVED_IP,
       zoneId: "0123456789abcdef0123456789abcdef",
       proxied: false,
@@ -150,7 +150,7 @@ describe("the Pulumi program under mocks", () => {
   });
 
   it("when deployed, then the outputs are the API URL, server IP, bucket and admin key", () => {
-    expect(staging.outputs.apiUrl).to.equal("https://api.example.com");
+    expect(staging.outputs.apiUrl).to.equal("https://api.keel-ci.dev");
     expect(staging.outputs.serverIp).to.equal(MOCK_RESERVED_IP);
     expect(staging.outputs.bucketName).to.equal("keel-staging-evidence");
     expect(staging.outputs.adminApiKey).to.equal(mockPassword("keel-secrets-admin-api-key", "1"));
@@ -283,7 +283,7 @@ describe("the Pulumi program under mocks", () => {
   describe("with keel:existingHost", () => {
     let existing: ProgramRun;
     before(async () => {
-      existing = await runProgram({ ...stagingConfig(), existingHost: "192.0.2.44" });
+      existing = await runProgram({ ...stagingConfig(), existingHost: "49.13.87.210" });
     });
 
     it("then no droplet, firewall, volume, reserved IP or droplet alert is created", () => {
@@ -303,14 +303,14 @@ describe("the Pulumi program under mocks", () => {
     it("then DNS points at the host, and provisioning connects to it with the data on its disk", () => {
       const records = byType(existing, DNS_RECORD).map((r) => r.inputs);
       expect(records).to.deep.equal([records[0]]);
-      expect(records[0]).to.include({ type: "A", content: "192.0.2.44" });
+      expect(records[0]).to.include({ type: "A", content: "49.13.87.210" });
       const connection = plain(command(existing, "base").inputs.connection) as Record<
         string,
         unknown
       >;
-      expect(plain(connection.host)).to.equal("192.0.2.44");
+      expect(plain(connection.host)).to.equal("49.13.87.210");
       expect(command(existing, "base").inputs.create).to.match(/--data-device '' /);
-      expect(existing.outputs.serverIp).to.equal("192.0.2.44");
+      expect(existing.outputs.serverIp).to.equal("49.13.87.210");
     });
   });
 
@@ -369,7 +369,7 @@ describe("the Pulumi program under mocks", () => {
       ],
       [
         "a non-https origin",
-        { frontendOrigins: ["http://app.example.com"] },
+        { frontendOrigins: ["http://app.keel-ci.dev"] },
         /origins must use https/,
       ],
       [
@@ -387,7 +387,7 @@ describe("the Pulumi program under mocks", () => {
         { cloudflareZoneId: "CHANGE_ME" },
         /keel:cloudflareZoneId is still the placeholder "CHANGE_ME"/,
       ],
-      ["a typo in a key", { domian: "example.com" }, /keel:domian is not a Keel setting/],
+      ["a typo in a key", { domian: "keel-ci.dev" }, /keel:domian is not a Keel setting/],
     ];
     for (const [what, overrides, message] of cases) {
       it(`when the config has ${what}, then the program fails with that message and creates nothing`, async () => {

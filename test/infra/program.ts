@@ -46,18 +46,21 @@ export const MOCK_RESERVED_IP = "203.0.113.50";
 export const MOCK_DROPLET_IPV6 = "2001:db8::50";
 export const MOCK_TOKEN_VALUE = "mock-cloudflare-token-value";
 
-/** A valid staging configuration; tests override keys. */
+/**
+ * A valid staging configuration; tests override keys. Made-up values that a real stack could
+ * have: the rules refuse documentation-only domains and addresses (example.com, 198.51.100.0/24).
+ */
 export function stagingConfig(): Record<string, unknown> {
   return {
-    domain: "example.com",
+    domain: "keel-ci.dev",
     cloudflareZoneId: "0123456789abcdef0123456789abcdef",
     cloudflareAccountId: "fedcba9876543210fedcba9876543210",
     sshPublicKey:
       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeelTestKeyForMocksOnly0123456789abcd keel@test",
     sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nmock\n-----END OPENSSH PRIVATE KEY-----\n",
-    sshAllowCidrs: ["198.51.100.7/32", "2001:db8:1::/48"],
-    frontendOrigins: ["https://app.example.com"],
-    acmeEmail: "ops@example.com",
+    sshAllowCidrs: ["85.10.197.7/32", "2a02:8108:1d40::/48"],
+    frontendOrigins: ["https://app.keel-ci.dev"],
+    acmeEmail: "ops@keel-ci.dev",
   };
 }
 

@@ -13,6 +13,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { expect } from "chai";
+import { loadConfig } from "../../api/src/config";
 import { ConfigError } from "../../infra/config-rules";
 import { renderStack } from "../../tools/render";
 
@@ -117,8 +118,8 @@ describe("rendered files", () => {
 
   it("when the firewall is rendered, then SSH is open to the allowed CIDRs only", () => {
     const nft = read("etc/nftables.conf");
-    expect(nft).to.include("elements = { 198.51.100.7/32 }");
-    expect(nft).to.include("elements = { 2001:db8:1::/48 }");
+    expect(nft).to.include("elements = { 85.10.197.7/32 }");
+    expect(nft).to.include("elements = { 2a02:8108:1d40::/48 }");
     expect(nft).to.match(/policy drop;/);
     expect(nft.match(/dport/g)).to.have.length(3);
   });
@@ -154,18 +155,61 @@ describe("rendered files", () => {
     );
   });
 
+  /** Renders the golden stack file with `edit` applied to its text. */
+  const renderEdited = (name: string, edit: (text: string) => string): string[] => {
+    const file = join(out, `Pulumi.${name}.yaml`);
+    writeFileSync(file, edit(readFileSync(STACK_FILE, "utf8")));
+    return renderStack(name, file, join(out, name));
+  };
+
   it("when a stack file holds an invalid value, then rendering fails with the config error", () => {
-    const bad = join(out, "Pulumi.bad.yaml");
-    const text = readFileSync(STACK_FILE, "utf8").replace("https://app.example.com", '"*"');
-    writeFileSync(bad, text);
-    expect(() => renderStack("bad", bad, join(out, "bad"))).to.throw(
+    expect(() =>
+      renderEdited("bad", (text) => text.replace("https://app.keel-ci.dev", '"*"')),
+    ).to.throw(ConfigError, /keel:frontendOrigins contains \*/);
+  });
+
+  it("when a stack file misspells a key, then rendering refuses it as pulumi up does", () => {
+    expect(() =>
+      renderEdited("typo", (text) => text.replace("keel:apiInstances:", "keel:apiInstance:")),
+    ).to.throw(
       ConfigError,
-      /keel:frontendOrigins contains \*/,
+      /keel:apiInstance is not a Keel setting: did you mean keel:apiInstances\?/,
     );
   });
 
-  it("when the staging stack file still has account placeholders, then it renders anyway", () => {
+  it("when the unedited staging stack file is rendered, then its placeholders and documentation-only values are refused", () => {
     const staging = join(__dirname, "..", "..", "Pulumi.staging.yaml");
-    expect(renderStack("staging", staging, join(out, "staging"))).to.include("etc/keel/api.env");
+    let refused: unknown;
+    try {
+      renderStack("staging", staging, join(out, "staging"));
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).to.be.instanceOf(ConfigError);
+    expect((refused as ConfigError).problems.map((p) => p.key)).to.deep.equal([
+      "domain",
+      "cloudflareZoneId",
+      "cloudflareAccountId",
+      "sshPublicKey",
+      "sshAllowCidrs",
+      "acmeEmail",
+    ]);
+  });
+
+  it("when frontendOrigins is left out, then api.env has none and the API's schema accepts it", () => {
+    renderEdited("no-origins", (text) =>
+      text.replace("  keel:frontendOrigins:\n    - https://app.keel-ci.dev\n", ""),
+    );
+    const env = readFileSync(join(out, "no-origins", "etc/keel/api.env"), "utf8");
+    expect(env).to.match(/^FRONTEND_ORIGINS=$/m);
+    const variables = Object.fromEntries(
+      env
+        .split("\n")
+        .filter((line) => /^[A-Z0-9_]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+    const loaded = loadConfig({ ...variables, PORT: "3001" });
+    expect(loaded.ok ? [] : loaded.errors).to.deep.equal([]);
+    expect(loaded.ok && loaded.config.frontendOrigins).to.deep.equal([]);
   });
 });
