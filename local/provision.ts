@@ -33,21 +33,21 @@ export function standinValues(
   release: ReleaseValues,
   config: RawConfig = {},
 ): ServerValues {
-  const settings = parseSettings({
-    cloudflareZoneId: "00000000000000000000000000000000",
-    cloudflareAccountId: "00000000000000000000000000000000",
-    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStandinOnly keel@standin",
-    existingHost: "127.0.0.1",
-    frontendOrigins: ["https://app.standin.test"],
-    acmeEmail: "ops@standin.test",
-    dropletSize: "s-1vcpu-2gb",
-    apiInstances: 2,
-    ...config,
-    domain: standin.domain.replace(/^api\./, ""),
-    apiSubdomain: "api",
-    acmeServer: standin.acmeDirectory,
-    sshAllowCidrs: [`${standin.clientAddress}/32`],
-  });
+  const settings = parseSettings(
+    {
+      existingHost: "127.0.0.1",
+      frontendOrigins: ["https://app.standin.test"],
+      acmeEmail: "ops@standin.test",
+      dropletSize: "s-1vcpu-2gb",
+      apiInstances: 2,
+      ...config,
+      domain: standin.domain.replace(/^api\./, ""),
+      apiSubdomain: "api",
+      acmeServer: standin.acmeDirectory,
+      sshAllowCidrs: [`${standin.clientAddress}/32`],
+    },
+    { local: true },
+  );
   const s3: S3Endpoint = standin.s3;
   return serverValues(
     settings,

@@ -1,6 +1,7 @@
 // Runs the named test tiers one after another, each as its own mocha process with the tier's
-// .mocharc.json, and ends with the line CI reads: "N passed, N failed". A tier that crashes
-// before reporting counts as one failure; a skipped test counts as a failure.
+// .mocharc.json, and ends with the line CI reads: "N passed, N failed". First it installs the
+// Debian packages the tiers need when some are missing (as root; otherwise it names them). A
+// tier that crashes before reporting counts as one failure; a skipped test counts as a failure.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,8 +58,20 @@ function runTier(tier: Tier, scratch: string): Counts {
   return counts;
 }
 
+/** The Debian packages the tiers need, from the one list in local/host-packages.sh. */
+function ensureHostPackages(): void {
+  const result = spawnSync("bash", [join(root, "local", "host-packages.sh"), "install"], {
+    stdio: "inherit",
+  });
+  if (result.status !== 0) {
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+  }
+}
+
 function main(): void {
   const tiers = parseTiers(process.argv.slice(2));
+  ensureHostPackages();
   const scratch = mkdtempSync(join(tmpdir(), "keel-tests-"));
   let passed = 0;
   let failed = 0;
