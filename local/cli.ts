@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { buildRelease } from "../provisioning/release";
-import { readStackFile } from "../tools/stack-file";
+import { keelConfig, readStackFile } from "../tools/stack-file";
 import {
   applyChanges,
   STANDIN_KEYS,
@@ -108,11 +108,7 @@ function cachedRootfs(): boolean {
 /** The local stack's own keys, from its stack file when there is one. */
 function localConfig(stackFile: string): Record<string, unknown> {
   if (!existsSync(stackFile)) return {};
-  const config = Object.fromEntries(
-    Object.entries(readStackFile(stackFile, "local").config)
-      .filter(([key]) => key.startsWith("keel:"))
-      .map(([key, value]) => [key.slice("keel:".length), value]),
-  );
+  const config = keelConfig(readStackFile(stackFile, "local"));
   for (const key of STANDIN_KEYS.filter((k) => k in config)) {
     say(`note: ${stackFile} sets keel:${key}, which the local platform decides; ignored`);
   }

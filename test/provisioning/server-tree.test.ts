@@ -10,7 +10,7 @@ import { renderStack } from "../../tools/render";
 
 const HARNESS = join(__dirname, "..", "..", "local", "standin", "standin.sh");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
-const API_HOST = "api.example.com";
+const API_HOST = "api.keel-ci.dev";
 
 interface Run {
   status: number | null;
