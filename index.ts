@@ -55,6 +55,8 @@ new Provisioning(
     host: host.address,
     user: config.sshUser,
     privateKey: config.sshPrivateKey,
+    newServer: config.existingHost === undefined,
+    sshAllowCidrs: config.sshAllowCidrs,
     serverId: host.id,
     values: pulumi
       .all([host.dataDevice, storage.bucketName, buildRelease(__dirname)])

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { expect } from "chai";
 import { bucketResource, EMPTY_BUCKET_COMMAND } from "../../infra/storage";
+import { REACH_COMMAND } from "../../provisioning/reach";
 import { STEP_NAMES } from "../../provisioning/steps";
 import {
   byType,
@@ -163,7 +164,7 @@ describe("the Pulumi program under mocks", () => {
   it("when deployed, then every step runs over SSH in order, after DNS and the droplet are ready", () => {
     for (const [index, step] of STEP_NAMES.entries()) {
       const registered = command(staging, step);
-      const previous = index === 0 ? [] : [`keel-provisioning-${STEP_NAMES[index - 1]}`];
+      const previous = [`keel-provisioning-${index === 0 ? "reach" : STEP_NAMES[index - 1]}`];
       if (step === "api") previous.push("keel-provisioning-api-release");
       expect(registered.dependsOn, step).to.have.members(previous);
       expect(registered.options.deleteBeforeReplace, step).to.equal(true);
@@ -311,6 +312,58 @@ describe("the Pulumi program under mocks", () => {
       expect(plain(connection.host)).to.equal("49.13.87.210");
       expect(command(existing, "base").inputs.create).to.match(/--data-device '' /);
       expect(existing.outputs.serverIp).to.equal("49.13.87.210");
+    });
+  });
+
+  describe("with the reach check before the first step", () => {
+    const reach = (run: ProgramRun) => one(run, "command:local:Command", "keel-provisioning-reach");
+    const reachRequest = (run: ProgramRun) =>
+      JSON.parse(plain(reach(run).inputs.stdin) as string) as Record<string, unknown>;
+    const waitConnection = (run: ProgramRun) =>
+      plain(command(run, "wait").inputs.connection) as Record<string, unknown>;
+    let existing: ProgramRun;
+    before(async () => {
+      existing = await runProgram({ ...stagingConfig(), existingHost: "49.13.87.210" });
+    });
+
+    it("when a droplet is created, then SSH to its reserved IP is checked for up to 600 s before the wait step", () => {
+      const { inputs } = reach(staging);
+      expect(inputs.create).to.equal(REACH_COMMAND);
+      expect(reachRequest(staging)).to.deep.equal({
+        host: MOCK_RESERVED_IP,
+        port: 22,
+        timeoutSeconds: 600,
+        sshAllowCidrs: ["85.10.197.7/32", "2a02:8108:1d40::/48"],
+        existingHost: false,
+      });
+      expect(inputs.create).not.to.include(MOCK_RESERVED_IP);
+      expect((plain(inputs.triggers) as unknown[]).map(plain)).to.deep.equal([
+        "keel-server-droplet-id",
+        MOCK_RESERVED_IP,
+      ]);
+      expect(command(staging, "wait").dependsOn).to.deep.equal(["keel-provisioning-reach"]);
+    });
+
+    it("when a droplet is created, then the wait step still dials until its SSH comes up", () => {
+      expect(waitConnection(staging).dialErrorLimit).to.equal(-1);
+    });
+
+    it("when the host exists, then SSH to it is checked for up to 120 s and the wait step gives up after about two minutes of dials", () => {
+      expect(reachRequest(existing)).to.deep.include({
+        host: "49.13.87.210",
+        timeoutSeconds: 120,
+        existingHost: true,
+      });
+      expect((plain(reach(existing).inputs.triggers) as unknown[]).map(plain)).to.deep.equal([
+        "49.13.87.210",
+        "49.13.87.210",
+      ]);
+      expect(command(existing, "wait").dependsOn).to.deep.equal(["keel-provisioning-reach"]);
+      const connection = waitConnection(existing);
+      expect(connection.dialErrorLimit).to.be.a("number").within(1, 5);
+      expect(
+        (connection.dialErrorLimit as number) * (connection.perDialTimeout as number),
+      ).to.be.within(90, 150);
     });
   });
 
