@@ -6,10 +6,11 @@ import { existingHost } from "./infra/host";
 import { cloudNames, R2_REGION } from "./infra/names";
 import { Secrets } from "./infra/secrets";
 import { Server } from "./infra/server";
-import { Storage } from "./infra/storage";
+import { r2ObjectPermissionGroups, Storage } from "./infra/storage";
 import { Uptime } from "./infra/uptime";
 import { Provisioning } from "./provisioning/component";
 import { buildRelease } from "./provisioning/release";
+import { backupLockPrefixes } from "./provisioning/render/backup";
 import { serverValues } from "./provisioning/server-values";
 
 const config = loadStackConfig();
@@ -18,12 +19,24 @@ const { prefix } = names;
 
 const secrets = new Secrets("keel-secrets", { generation: config.secretsGeneration });
 
+// Two buckets, each with a token scoped to it alone: the API's token cannot reach the backups.
+const r2Permissions = r2ObjectPermissionGroups();
 const storage = new Storage("keel-storage", {
-  prefix,
   accountId: config.cloudflareAccountId,
+  tokenName: `${prefix}-r2`,
+  permissionGroups: r2Permissions,
   bucketName: names.bucketName,
   endpoint: names.r2Endpoint,
   retainData: config.retainData,
+});
+const backupStorage = new Storage("keel-backup-storage", {
+  accountId: config.cloudflareAccountId,
+  tokenName: `${prefix}-backups-r2`,
+  permissionGroups: r2Permissions,
+  bucketName: names.backupBucketName,
+  endpoint: names.r2Endpoint,
+  retainData: config.retainData,
+  lock: { days: config.backupLockDays, prefixes: backupLockPrefixes() },
 });
 
 const host =
@@ -59,11 +72,19 @@ new Provisioning(
     sshAllowCidrs: config.sshAllowCidrs,
     serverId: host.id,
     values: pulumi
-      .all([host.dataDevice, storage.bucketName, buildRelease(__dirname)])
-      .apply(([dataDevice, bucket, release]) =>
+      .all([host.dataDevice, storage.bucketName, backupStorage.bucketName, buildRelease(__dirname)])
+      .apply(([dataDevice, bucket, backupBucket, release]) =>
         serverValues(
           config,
-          { dataDevice, storage: { endpoint: storage.endpoint, region: R2_REGION, bucket } },
+          {
+            dataDevice,
+            storage: { endpoint: storage.endpoint, region: R2_REGION, bucket },
+            backupStorage: {
+              endpoint: backupStorage.endpoint,
+              region: R2_REGION,
+              bucket: backupBucket,
+            },
+          },
           release,
         ),
       ),
@@ -74,6 +95,9 @@ new Provisioning(
       adminApiKey: secrets.adminApiKey,
       s3AccessKeyId: storage.accessKeyId,
       s3SecretAccessKey: storage.secretAccessKey,
+      backupAccessKeyId: backupStorage.accessKeyId,
+      backupSecretAccessKey: backupStorage.secretAccessKey,
+      backupCipherPass: secrets.backupCipherPass,
     },
   },
   // Certificates need DNS pointing at the server; SSH needs the address and the firewall.
@@ -84,3 +108,6 @@ export const apiUrl = `https://${config.apiHost}`;
 export const serverIp = pulumi.output(host.address);
 export const bucketName = storage.bucketName;
 export const adminApiKey = secrets.adminApiKey;
+export const backupBucketName = backupStorage.bucketName;
+/** Keep it somewhere safe outside this stack: without it the backups cannot be read. */
+export const backupPassphrase = secrets.backupCipherPass;

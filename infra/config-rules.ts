@@ -27,6 +27,9 @@ export const CONFIG_KEYS = [
   "retainData",
   "alertEmail",
   "rateLimits",
+  "backupRetentionFull",
+  "backupLockDays",
+  "restore",
 ] as const;
 
 /** The keys that hold secrets: read as secrets, never into Settings. */
@@ -133,6 +136,15 @@ export interface Settings {
   readonly retainData: boolean;
   readonly alertEmail: string;
   readonly rateLimits: RateLimits;
+  /** Full backups kept, each with its differentials and the WAL to replay from it. */
+  readonly backupRetentionFull: number;
+  /** Days the backup bucket refuses to delete or overwrite a backup file (0: no lock). */
+  readonly backupLockDays: number;
+  /**
+   * keel:restore: "" for none, "latest", "undo", or a UTC time as YYYY-MM-DDTHH:MM:SSZ to
+   * restore the database to; `pulumi up` applies each value once.
+   */
+  readonly restore: string;
 }
 
 /** Harmless stand-ins for the cloud-account keys, which the local platform may leave out. */
@@ -657,6 +669,14 @@ export function checkSettings(
   checkEmail(r, "alertEmail", alertEmail);
 
   const existingHost = readExistingHost(r, real);
+  const backup = readBackupPolicy(r);
+  const retainData = r.boolean("retainData", true);
+  if (!retainData && backup.lockDays > 0) {
+    r.fail(
+      "backupLockDays",
+      `(${backup.lockDays}) locks backups against deletion, but keel:retainData false asks \`pulumi destroy\` to delete them: set keel:backupLockDays 0 as well`,
+    );
+  }
 
   const settings: Settings = {
     domain,
@@ -678,11 +698,43 @@ export function checkSettings(
     apiInstances: r.integer("apiInstances", 2, 1, 8),
     existingHost,
     secretsGeneration: r.integer("secretsGeneration", 1, 1, 1_000_000),
-    retainData: r.boolean("retainData", true),
+    retainData,
     alertEmail,
     rateLimits: readRateLimits(r),
+    backupRetentionFull: backup.retentionFull,
+    backupLockDays: backup.lockDays,
+    restore: readRestore(r),
   };
   return { settings, problems: r.problems };
+}
+
+/** keel:restore, normalised: latest, undo, or an RFC 3339 time given in UTC seconds. */
+function readRestore(r: Reader): string {
+  const value = r.string("restore", "");
+  if (value === "" || value === "latest" || value === "undo") return value;
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+  const when = Date.parse(value);
+  if (!rfc3339.test(value) || Number.isNaN(when)) {
+    r.fail(
+      "restore",
+      `must be latest, undo, or an RFC 3339 time with its offset such as 2026-12-02T14:05:00Z, got "${value}"`,
+    );
+    return "";
+  }
+  return `${new Date(Math.floor(when / 1000) * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+/** Retention and lock: a lock longer than the retention would stop pgBackRest expiring. */
+function readBackupPolicy(r: Reader): { retentionFull: number; lockDays: number } {
+  const retentionFull = r.integer("backupRetentionFull", 4, 1, 52);
+  const lockDays = r.integer("backupLockDays", 7, 0, 365);
+  if (lockDays >= retentionFull * 7) {
+    r.fail(
+      "backupLockDays",
+      `(${lockDays}) must be shorter than the retention (keel:backupRetentionFull ${retentionFull} weekly full backups = ${retentionFull * 7} days), or expired backups could never be deleted`,
+    );
+  }
+  return { retentionFull, lockDays };
 }
 
 /** A secret `pulumi up` needs besides the settings, and where it may come from. */

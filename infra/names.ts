@@ -10,6 +10,8 @@ export interface CloudNames {
   readonly volumeName: string;
   /** The R2 bucket holding evidence files. */
   readonly bucketName: string;
+  /** The R2 bucket holding database backups, with a token of its own. */
+  readonly backupBucketName: string;
   /** The S3 API endpoint of the Cloudflare account's R2. */
   readonly r2Endpoint: string;
 }
@@ -20,6 +22,7 @@ export function cloudNames(stack: string, cloudflareAccountId: string): CloudNam
     prefix,
     volumeName: `${prefix}-data`,
     bucketName: `${prefix}-evidence`,
+    backupBucketName: `${prefix}-backups`,
     r2Endpoint: `https://${cloudflareAccountId}.r2.cloudflarestorage.com`,
   };
 }

@@ -1,6 +1,7 @@
 // Random secrets for the platform. They stay secret Outputs from creation to the server: they
 // reach it only on a provisioning step's stdin. Bumping keel:secretsGeneration changes the
-// keepers, which replaces every password, and `pulumi up` then applies the new values.
+// keepers, which replaces every password but the backup passphrase, and `pulumi up` then
+// applies the new values.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
@@ -10,6 +11,7 @@ export const SECRET_LENGTHS = {
   redisPassword: 40,
   jwtSecret: 64,
   adminApiKey: 48,
+  backupCipherPass: 64,
 } as const;
 
 export interface SecretsArgs {
@@ -26,17 +28,29 @@ export class Secrets extends pulumi.ComponentResource {
   public readonly jwtSecret: pulumi.Output<string>;
   /** API key of the "default" organisation, created by the API at start-up. */
   public readonly adminApiKey: pulumi.Output<string>;
+  /**
+   * Encrypts the backup repository. It never rotates (secretsGeneration leaves it alone): the
+   * backups already written can only be read with it.
+   */
+  public readonly backupCipherPass: pulumi.Output<string>;
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("keel:infra:Secrets", name, {}, opts);
 
     const keepers = { generation: String(args.generation) };
     // Letters and digits only: every secret is safe inside a URL, an env file and a shell word.
-    const password = (suffix: string, length: number): pulumi.Output<string> =>
+    const password = (suffix: string, length: number, rotates = true): pulumi.Output<string> =>
       pulumi.secret(
         new random.RandomPassword(
           `${name}-${suffix}`,
-          { length, special: false, minLower: 4, minUpper: 4, minNumeric: 4, keepers },
+          {
+            length,
+            special: false,
+            minLower: 4,
+            minUpper: 4,
+            minNumeric: 4,
+            ...(rotates ? { keepers } : {}),
+          },
           { parent: this },
         ).result,
       );
@@ -45,12 +59,14 @@ export class Secrets extends pulumi.ComponentResource {
     this.redisPassword = password("redis", SECRET_LENGTHS.redisPassword);
     this.jwtSecret = password("jwt", SECRET_LENGTHS.jwtSecret);
     this.adminApiKey = password("admin-api-key", SECRET_LENGTHS.adminApiKey);
+    this.backupCipherPass = password("backup-cipher-pass", SECRET_LENGTHS.backupCipherPass, false);
 
     this.registerOutputs({
       postgresPassword: this.postgresPassword,
       redisPassword: this.redisPassword,
       jwtSecret: this.jwtSecret,
       adminApiKey: this.adminApiKey,
+      backupCipherPass: this.backupCipherPass,
     });
   }
 }

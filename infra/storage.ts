@@ -27,10 +27,45 @@ export function bucketResource(accountId: string, bucketName: string): string {
   return `com.cloudflare.edge.r2.bucket.${accountId}_default_${bucketName}`;
 }
 
+/** A permission group of Cloudflare's API tokens, by id. */
+export interface PermissionGroup {
+  readonly id: string;
+}
+
+/**
+ * The permission groups of R2 object access, looked up by name (their ids are Cloudflare's),
+ * once for every bucket's token.
+ */
+export function r2ObjectPermissionGroups(): pulumi.Output<PermissionGroup>[] {
+  return R2_OBJECT_PERMISSIONS.map((permission) =>
+    cloudflare
+      .getApiTokenPermissionGroupsListOutput({ name: encodeURIComponent(permission) })
+      .apply((found) => {
+        const group = found.results.find((g) => g.name === permission);
+        if (group === undefined) {
+          throw new Error(
+            `Cloudflare has no permission group "${permission}": the token in cloudflare:apiToken needs "API Tokens Read"`,
+          );
+        }
+        return { id: group.id };
+      }),
+  );
+}
+
+/** Objects under these prefixes can be neither deleted nor overwritten for `days`. */
+export interface BucketLock {
+  readonly days: number;
+  readonly prefixes: readonly string[];
+}
+
 export interface StorageArgs {
-  /** Prefix of every cloud name, e.g. keel-staging. */
-  readonly prefix: string;
   readonly accountId: string;
+  /** Name of the bucket's own token, e.g. keel-staging-r2. */
+  readonly tokenName: string;
+  /** R2 object read and write (r2ObjectPermissionGroups). */
+  readonly permissionGroups: pulumi.Input<PermissionGroup>[];
+  /** Lock rules for the bucket's objects; none when absent or 0 days. */
+  readonly lock?: BucketLock;
   /** The bucket's name and the account's S3 endpoint (infra/names.ts). */
   readonly bucketName: string;
   readonly endpoint: string;
@@ -54,31 +89,14 @@ export class Storage extends pulumi.ComponentResource {
       { parent: this, retainOnDelete: args.retainData },
     );
 
-    const permissionGroups = R2_OBJECT_PERMISSIONS.map((permission) =>
-      cloudflare
-        .getApiTokenPermissionGroupsListOutput(
-          { name: encodeURIComponent(permission) },
-          { parent: this },
-        )
-        .apply((found) => {
-          const group = found.results.find((g) => g.name === permission);
-          if (group === undefined) {
-            throw new Error(
-              `Cloudflare has no permission group "${permission}": the token in cloudflare:apiToken needs "API Tokens Read"`,
-            );
-          }
-          return { id: group.id };
-        }),
-    );
-
     const token = new cloudflare.ApiToken(
       `${name}-token`,
       {
-        name: `${args.prefix}-r2`,
+        name: args.tokenName,
         policies: [
           {
             effect: "allow",
-            permissionGroups,
+            permissionGroups: args.permissionGroups,
             resources: bucket.name.apply((bucketName) =>
               JSON.stringify({ [bucketResource(args.accountId, bucketName)]: "*" }),
             ),
@@ -87,6 +105,24 @@ export class Storage extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+
+    if (args.lock !== undefined && args.lock.days > 0) {
+      const maxAgeSeconds = args.lock.days * 24 * 60 * 60;
+      new cloudflare.R2BucketLock(
+        `${name}-lock`,
+        {
+          accountId: args.accountId,
+          bucketName: bucket.name,
+          rules: args.lock.prefixes.map((prefix) => ({
+            id: `keep ${prefix}* ${args.lock?.days} days`,
+            condition: { type: "Age", maxAgeSeconds },
+            enabled: true,
+            prefix,
+          })),
+        },
+        { parent: this },
+      );
+    }
 
     this.bucketName = bucket.name;
     this.endpoint = args.endpoint;

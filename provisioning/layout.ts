@@ -24,3 +24,24 @@ export function apiPort(instance: number): number {
 export function uploadPath(releaseId: string): string {
   return `${UPLOADS_DIR}/api-${releaseId}.tar.gz`;
 }
+
+/** pgBackRest's stanza: the name of Keel's cluster in the backup repository. */
+export const BACKUP_STANZA = "keel";
+/** The repository's root inside the backup bucket. */
+export const BACKUP_REPO_PATH = "/keel";
+/** Backup state on the volume: pgBackRest's spool (the local WAL queue), marks and results. */
+export const BACKUP_DIR = `${DATA_DIR}/backup`;
+export const BACKUP_SPOOL_DIR = `${BACKUP_DIR}/spool`;
+export const BACKUP_STATE_DIR = `${BACKUP_DIR}/state`;
+/** Where restore drills restore into, and where a restore keeps the cluster it replaced. */
+export const DRILL_DIR = `${BACKUP_DIR}/drill`;
+export const REPLACED_DIR = `${DATA_DIR}/postgresql/replaced`;
+/** The drill's throwaway PostgreSQL listens on a Unix socket of this port number only. */
+export const DRILL_PORT = 5499;
+/** The backup state as Prometheus metrics, on loopback only. */
+export const BACKUP_METRICS_PORT = 9188;
+/** Facts the backup tools on the server read (a shell file, rendered from the values above). */
+export const BACKUP_LAYOUT_FILE = "/etc/pgbackrest/keel.env";
+export const PGBACKREST_CONF = "/etc/pgbackrest/pgbackrest.conf";
+/** pgBackRest's lock directory, shared by archive-push (inside PostgreSQL) and the backup units. */
+export const PGBACKREST_LOCK_DIR = "/run/postgresql/pgbackrest";

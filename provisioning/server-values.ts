@@ -4,6 +4,7 @@
 // and the e2e tier feed it the stand-in's. So every driver hands buildStep the same values.
 import type { Settings } from "../infra/config-rules";
 import { cloudNames, R2_REGION, volumeDevice } from "../infra/names";
+import { walQueueMaxMb } from "./render/backup";
 import type { ReleaseValues, ServerValues, StorageValues } from "./values";
 
 /** What the cloud (or the stand-in) provides to the server. */
@@ -11,6 +12,8 @@ export interface CloudValues {
   /** Block device of the data volume, or "" to keep the data on the root disk. */
   readonly dataDevice: string;
   readonly storage: StorageValues;
+  /** The backup bucket, reached with its own credentials. */
+  readonly backupStorage: StorageValues;
 }
 
 export function serverValues(
@@ -30,6 +33,12 @@ export function serverValues(
     rateLimits: settings.rateLimits,
     dataDevice: cloud.dataDevice,
     storage: cloud.storage,
+    backup: {
+      storage: cloud.backupStorage,
+      retentionFull: settings.backupRetentionFull,
+      queueMaxMb: walQueueMaxMb(settings.volumeSizeGb),
+    },
+    restore: settings.restore,
     release,
   };
 }
@@ -40,5 +49,10 @@ export function plannedCloud(stack: string, settings: Settings): CloudValues {
   return {
     dataDevice: settings.existingHost === undefined ? volumeDevice(names.volumeName) : "",
     storage: { endpoint: names.r2Endpoint, region: R2_REGION, bucket: names.bucketName },
+    backupStorage: {
+      endpoint: names.r2Endpoint,
+      region: R2_REGION,
+      bucket: names.backupBucketName,
+    },
   };
 }

@@ -4,9 +4,29 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ACME_WEBROOT, API_ENV_FILE, uploadPath } from "./layout";
+import {
+  ACME_WEBROOT,
+  API_ENV_FILE,
+  BACKUP_LAYOUT_FILE,
+  PGBACKREST_CONF,
+  uploadPath,
+} from "./layout";
 import { encodePayload, stepCommand, type PayloadFile } from "./payload";
 import { renderApiEnv, renderApiUnit, renderMigrateUnit } from "./render/api";
+import {
+  renderArchiveConf,
+  renderBackupLayout,
+  renderBackupService,
+  renderBackupTimers,
+  renderDrillService,
+  renderMetricsService,
+  renderMetricsSocket,
+  renderPgbackrestConf,
+  renderStatusCommand,
+  renderWatchService,
+  BACKUP_STATUS_COMMAND,
+  BACKUP_TOOL,
+} from "./render/backup";
 import { renderFail2banJail, renderNftables } from "./render/firewall";
 import {
   renderNginxHardening,
@@ -41,7 +61,16 @@ import {
 } from "./render/system";
 import type { SecretName, SecretValues, ServerValues } from "./values";
 
-export const STEP_NAMES = ["wait", "base", "postgres", "redis", "nginx", "api"] as const;
+export const STEP_NAMES = [
+  "wait",
+  "base",
+  "postgres",
+  "redis",
+  "nginx",
+  "api",
+  "backups",
+  "restore",
+] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** A file the step installs on the server, at `path`. Secret files never leave the payload. */
@@ -189,6 +218,38 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/systemd/system/keel-migrate@.service", renderMigrateUnit()),
     ],
   },
+  {
+    name: "backups",
+    description: "pgBackRest to the backup bucket: WAL archiving, timed backups, drills, metrics",
+    secrets: ["backupAccessKeyId", "backupSecretAccessKey", "backupCipherPass"],
+    timeoutMinutes: 60,
+    args: () => ["--layout", BACKUP_LAYOUT_FILE],
+    files: (v, s) => [
+      file(PGBACKREST_CONF, renderPgbackrestConf(v.backup, s), true),
+      file(BACKUP_LAYOUT_FILE, renderBackupLayout()),
+      file(BACKUP_TOOL, readServerTool("keel-backup")),
+      file(BACKUP_STATUS_COMMAND, renderStatusCommand()),
+      file("/etc/postgresql/17/main/conf.d/60-keel-backup.conf", renderArchiveConf()),
+      file("/etc/systemd/system/keel-backup-full.service", renderBackupService("full")),
+      file("/etc/systemd/system/keel-backup-diff.service", renderBackupService("diff")),
+      file("/etc/systemd/system/keel-restore-drill.service", renderDrillService()),
+      file("/etc/systemd/system/keel-backup-watch.service", renderWatchService()),
+      file("/etc/systemd/system/keel-backup-metrics.socket", renderMetricsSocket()),
+      file("/etc/systemd/system/keel-backup-metrics@.service", renderMetricsService()),
+      ...Object.entries(renderBackupTimers()).map(([unit, content]) =>
+        file(`/etc/systemd/system/${unit}`, content),
+      ),
+    ],
+  },
+  {
+    name: "restore",
+    description: "keel:restore: the database restored to a point in time, once per value",
+    secrets: [],
+    timeoutMinutes: 120,
+    args: (v) => ["--target", v.restore === "" ? "none" : v.restore],
+    files: () => [],
+    inputs: () => ({ layout: renderBackupLayout() }),
+  },
 ];
 
 export function stepDefinition(name: StepName): StepDefinition {
@@ -201,6 +262,11 @@ const SCRIPTS_DIR = join(__dirname, "scripts");
 
 export function readScript(name: string): string {
   return readFileSync(join(SCRIPTS_DIR, `${name}.sh`), "utf8");
+}
+
+/** A tool the steps install on the server (provisioning/server/<name>.sh). */
+export function readServerTool(name: string): string {
+  return readFileSync(join(__dirname, "server", `${name}.sh`), "utf8");
 }
 
 /** Everything one step sends to the server. */

@@ -1,6 +1,7 @@
 // The plain values provisioning is built from. Both drivers produce them: the Pulumi component
 // by resolving stack outputs, the end-to-end runner and `npm run render` directly.
 import type { RateLimits } from "../infra/config-rules";
+import type { BackupValues } from "./render/backup";
 
 export interface StorageValues {
   /** S3 API endpoint, e.g. https://<account>.r2.cloudflarestorage.com. */
@@ -33,6 +34,10 @@ export interface ServerValues {
   /** Block device of the data volume, or "" to keep the data directory on the root disk. */
   readonly dataDevice: string;
   readonly storage: StorageValues;
+  /** The backup repository (its own bucket) and policy. */
+  readonly backup: BackupValues;
+  /** keel:restore: "", "latest", "undo" or a UTC time; the restore step applies it once. */
+  readonly restore: string;
   readonly release: ReleaseValues;
 }
 
@@ -44,6 +49,11 @@ export interface SecretValues {
   readonly adminApiKey: string;
   readonly s3AccessKeyId: string;
   readonly s3SecretAccessKey: string;
+  /** The backup bucket's own credentials: the API's cannot reach the backups. */
+  readonly backupAccessKeyId: string;
+  readonly backupSecretAccessKey: string;
+  /** Encrypts the backup repository. */
+  readonly backupCipherPass: string;
 }
 
 export type SecretName = keyof SecretValues;

@@ -19,6 +19,9 @@ export const PLACEHOLDER_SECRETS: SecretValues = {
   adminApiKey: "RENDERED-PLACEHOLDER-admin-api-key-not-a-secret",
   s3AccessKeyId: "RENDERED-PLACEHOLDER-r2-access-key-id-not-a-secret",
   s3SecretAccessKey: "RENDERED-PLACEHOLDER-r2-secret-access-key-not-a-secret",
+  backupAccessKeyId: "RENDERED-PLACEHOLDER-backup-access-key-id-not-a-secret",
+  backupSecretAccessKey: "RENDERED-PLACEHOLDER-backup-secret-access-key-not-a-secret",
+  backupCipherPass: "RENDERED-PLACEHOLDER-backup-passphrase-not-a-secret",
 };
 
 /** Where `npm run render` shows the release: the archive is built by `pulumi up`. */

@@ -1,7 +1,8 @@
 // systemd drop-ins that harden Debian's own units for nginx, PostgreSQL and Redis. Each is
 // merged with the packaged unit; the provisioning tests score the merged result with
 // `systemd-analyze security`.
-import { DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
+import { BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
+import { PGBACKREST_LOG_DIR } from "./backup";
 import { SANDBOX_BASELINE } from "./sandbox";
 
 export function renderNginxHardening(): string {
@@ -25,18 +26,18 @@ UMask=0027
 
 export function renderPostgresHardening(): string {
   return `# Managed by Keel: sandbox for every PostgreSQL cluster. pg_ctlcluster starts as root and
-# switches to the postgres user; the server only ever talks to local clients.
+# switches to the postgres user. The server listens on loopback only (listen_addresses); its
+# archive_command (pgBackRest) pushes WAL to the backup bucket, so outbound traffic is allowed;
+# its paths ("-": they exist once the backups step ran) are writable.
 [Unit]
 RequiresMountsFor=${DATA_DIR}
 
 [Service]
 ${SANDBOX_BASELINE}
 ProtectSystem=strict
-ReadWritePaths=${POSTGRES_DATA_DIR} /run/postgresql /var/log/postgresql /var/lib/postgresql
+ReadWritePaths=${POSTGRES_DATA_DIR} /run/postgresql /var/log/postgresql /var/lib/postgresql -${BACKUP_DIR} -${PGBACKREST_LOG_DIR}
 CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-IPAddressDeny=any
-IPAddressAllow=localhost
 SystemCallFilter=@system-service
 SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
 MemoryDenyWriteExecute=true

@@ -28,6 +28,10 @@ const MOCK_SECRETS: SecretValues = {
   adminApiKey: mockPassword("keel-secrets-admin-api-key", "1"),
   s3AccessKeyId: "keel-storage-token-id",
   s3SecretAccessKey: createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
+  backupAccessKeyId: "keel-backup-storage-token-id",
+  backupSecretAccessKey: createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
+  // It never rotates: no keepers, so the mocks hand it out for generation "".
+  backupCipherPass: mockPassword("keel-secrets-backup-cipher-pass", ""),
 };
 
 /** The settings the program validated: every key but the secret one. */

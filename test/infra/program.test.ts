@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { expect } from "chai";
 import { bucketResource, EMPTY_BUCKET_COMMAND } from "../../infra/storage";
 import { REACH_COMMAND } from "../../provisioning/reach";
+import { decodePayload } from "../../provisioning/payload";
 import { STEP_NAMES } from "../../provisioning/steps";
 import {
   byType,
@@ -157,8 +158,8 @@ describe("the Pulumi program under mocks", () => {
     expect(staging.outputs.adminApiKey).to.equal(mockPassword("keel-secrets-admin-api-key", "1"));
   });
 
-  it("when deployed, then the admin key output is secret and the others are not", () => {
-    expect(staging.secretOutputs).to.deep.equal(["adminApiKey"]);
+  it("when deployed, then the admin key and the backup passphrase outputs are secret and the others are not", () => {
+    expect(staging.secretOutputs).to.deep.equal(["adminApiKey", "backupPassphrase"]);
   });
 
   it("when deployed, then every step runs over SSH in order, after DNS and the droplet are ready", () => {
@@ -227,6 +228,7 @@ describe("the Pulumi program under mocks", () => {
       ...["postgres", "redis", "jwt", "admin-api-key"].map((n) =>
         mockPassword(`keel-secrets-${n}`, "1"),
       ),
+      mockPassword("keel-secrets-backup-cipher-pass", ""),
       MOCK_TOKEN_VALUE,
       createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
     ];
@@ -237,16 +239,20 @@ describe("the Pulumi program under mocks", () => {
     }
   });
 
-  it("when generated, then every password is secret, long enough, and rotates with secretsGeneration", () => {
+  it("when generated, then every password is secret, long enough, and all but the backup passphrase rotate with secretsGeneration", () => {
     const passwords = byType(staging, "random:index/randomPassword:RandomPassword");
     expect(passwords.map((p) => p.name).sort()).to.deep.equal([
       "keel-secrets-admin-api-key",
+      "keel-secrets-backup-cipher-pass",
       "keel-secrets-jwt",
       "keel-secrets-postgres",
       "keel-secrets-redis",
     ]);
     for (const password of passwords) {
-      expect(password.inputs.keepers).to.deep.equal({ generation: "1" });
+      // The backups already written can only be read with the passphrase they were written with.
+      expect(password.inputs.keepers).to.deep.equal(
+        password.name === "keel-secrets-backup-cipher-pass" ? undefined : { generation: "1" },
+      );
       expect(password.inputs.length).to.be.at.least(password.name === "keel-secrets-jwt" ? 48 : 32);
     }
   });
@@ -257,9 +263,11 @@ describe("the Pulumi program under mocks", () => {
       rotated = await runProgram({ ...stagingConfig(), secretsGeneration: 2 });
     });
 
-    it("then every password's keepers change, so each is replaced", () => {
+    it("then every password's keepers change, so each is replaced, but the backup passphrase's", () => {
       for (const password of byType(rotated, "random:index/randomPassword:RandomPassword")) {
-        expect(password.inputs.keepers).to.deep.equal({ generation: "2" });
+        expect(password.inputs.keepers, password.name).to.deep.equal(
+          password.name === "keel-secrets-backup-cipher-pass" ? undefined : { generation: "2" },
+        );
       }
     });
 
@@ -367,25 +375,118 @@ describe("the Pulumi program under mocks", () => {
     });
   });
 
+  describe("the backups", () => {
+    const TOKEN = "cloudflare:index/apiToken:ApiToken";
+    const LOCK = "cloudflare:index/r2BucketLock:R2BucketLock";
+    const scope = (run: ProgramRun, token: string) =>
+      Object.keys(
+        JSON.parse(
+          (one(run, TOKEN, token).inputs.policies as Array<{ resources: string }>)[0]?.resources ??
+            "{}",
+        ) as object,
+      );
+    const stepFile = (run: ProgramRun, step: string, path: string) =>
+      decodePayload(plain(command(run, step).inputs.stdin) as string).find(
+        (f) => f.path === `files${path}`,
+      )?.content ?? "";
+
+    it("when deployed, then backups go to a bucket of their own with a token scoped to it alone", () => {
+      const bucket = one(
+        staging,
+        "cloudflare:index/r2Bucket:R2Bucket",
+        "keel-backup-storage-bucket",
+      );
+      expect(bucket.inputs.name).to.equal("keel-staging-backups");
+      expect(one(staging, TOKEN, "keel-backup-storage-token").inputs.name).to.equal(
+        "keel-staging-backups-r2",
+      );
+      const account = "fedcba9876543210fedcba9876543210";
+      expect(scope(staging, "keel-backup-storage-token")).to.deep.equal([
+        bucketResource(account, "keel-staging-backups"),
+      ]);
+      expect(scope(staging, "keel-storage-token")).to.deep.equal([
+        bucketResource(account, "keel-staging-evidence"),
+      ]);
+    });
+
+    it("when the steps get their secrets, then only the backups step holds the backup token and the API's env does not", () => {
+      const pgbackrest = stepFile(staging, "backups", "/etc/pgbackrest/pgbackrest.conf");
+      expect(pgbackrest).to.include("repo1-s3-key=keel-backup-storage-token-id\n");
+      expect(pgbackrest).to.include("repo1-s3-bucket=keel-staging-backups\n");
+      expect(pgbackrest).to.include(
+        `repo1-cipher-pass=${mockPassword("keel-secrets-backup-cipher-pass", "")}\n`,
+      );
+      expect(isSecretInput(command(staging, "backups").inputs.stdin)).to.equal(true);
+      const env = stepFile(staging, "api", "/etc/keel/api.env");
+      expect(env).to.include("S3_ACCESS_KEY_ID=keel-storage-token-id\n");
+      expect(env).not.to.include("keel-backup-storage-token-id");
+      expect(env).not.to.include("keel-staging-backups");
+    });
+
+    it("when locked (7 days by default), then WAL segments and backup sets cannot be deleted or overwritten for that long", () => {
+      const [lock, ...others] = byType(staging, LOCK);
+      expect(others).to.have.length(0);
+      expect(lock?.inputs.bucketName).to.equal("keel-staging-backups");
+      const rules = lock?.inputs.rules as Array<{
+        prefix: string;
+        enabled: boolean;
+        condition: { type: string; maxAgeSeconds: number };
+      }>;
+      expect(rules.map((r) => r.prefix)).to.deep.equal([
+        "keel/archive/keel/17-",
+        "keel/backup/keel/2",
+      ]);
+      for (const rule of rules) {
+        expect(rule).to.deep.include({
+          enabled: true,
+          condition: { type: "Age", maxAgeSeconds: 7 * 86400 },
+        });
+      }
+    });
+
+    it("when keel:backupLockDays is 0, then the bucket has no lock", async () => {
+      const run = await runProgram({ ...stagingConfig(), backupLockDays: 0 });
+      expect(byType(run, LOCK)).to.have.length(0);
+    });
+
+    it("when keel:backupRetentionFull and keel:restore are set, then the backups and restore steps get them", async () => {
+      const run = await runProgram({
+        ...stagingConfig(),
+        backupRetentionFull: 8,
+        restore: "2026-12-02T15:04:05+01:00",
+      });
+      expect(stepFile(run, "backups", "/etc/pgbackrest/pgbackrest.conf")).to.include(
+        "repo1-retention-full=8\n",
+      );
+      expect(command(run, "restore").inputs.create).to.match(/ --target 2026-12-02T14:04:05Z$/);
+      expect(command(staging, "restore").inputs.create).to.match(/ --target none$/);
+      const changed = STEP_NAMES.filter(
+        (step) => triggerOf(staging, step) !== triggerOf(run, step),
+      );
+      expect(changed).to.deep.equal(["backups", "restore"]);
+    });
+  });
+
   describe("with retainData", () => {
-    /** retainOnDelete of the volume and of the bucket. */
+    /** retainOnDelete of the volume and of the two buckets. */
     const retained = (run: ProgramRun) =>
       [
         one(run, "digitalocean:index/volume:Volume", "keel-server-data"),
         one(run, "cloudflare:index/r2Bucket:R2Bucket", "keel-storage-bucket"),
+        one(run, "cloudflare:index/r2Bucket:R2Bucket", "keel-backup-storage-bucket"),
       ].map((r) => r.options.retainOnDelete);
     const emptier = (run: ProgramRun) => one(run, "command:local:Command", "keel-storage-emptier");
     const emptierRequest = (run: ProgramRun) =>
       JSON.parse(plain(emptier(run).inputs.stdin) as string) as Record<string, unknown>;
 
-    it("when true (the default), then the volume and bucket are kept, objects included", () => {
-      expect(retained(staging)).to.deep.equal([true, true]);
+    it("when true (the default), then the volume and buckets are kept, objects included", () => {
+      expect(retained(staging)).to.deep.equal([true, true, true]);
       expect(emptierRequest(staging).retainData).to.equal(true);
     });
 
     it("when false, then nothing is kept and destroy empties the bucket before deleting it", async () => {
-      const run = await runProgram({ ...stagingConfig(), retainData: false });
-      expect(retained(run)).to.deep.equal([false, false]);
+      const run = await runProgram({ ...stagingConfig(), retainData: false, backupLockDays: 0 });
+      expect(retained(run)).to.deep.equal([false, false, false]);
       expect(emptierRequest(run)).to.deep.equal({
         endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",
         region: "auto",
@@ -441,6 +542,21 @@ describe("the Pulumi program under mocks", () => {
         /keel:cloudflareZoneId is still the placeholder "CHANGE_ME"/,
       ],
       ["a typo in a key", { domian: "keel-ci.dev" }, /keel:domian is not a Keel setting/],
+      [
+        "a backup lock as long as the retention",
+        { backupRetentionFull: 2, backupLockDays: 14 },
+        /keel:backupLockDays \(14\) must be shorter than the retention/,
+      ],
+      [
+        "a backup lock with retainData false",
+        { retainData: false },
+        /keel:backupLockDays \(7\) locks backups against deletion/,
+      ],
+      [
+        "a restore time without its offset",
+        { restore: "2026-12-02 15:04" },
+        /keel:restore must be latest, undo, or an RFC 3339 time/,
+      ],
     ];
     for (const [what, overrides, message] of cases) {
       it(`when the config has ${what}, then the program fails with that message and creates nothing`, async () => {

@@ -73,9 +73,9 @@ function mockState(args: pulumi.runtime.MockResourceArgs): Record<string, unknow
   const inputs = args.inputs as Record<string, unknown>;
   switch (args.type) {
     case "random:index/randomPassword:RandomPassword": {
-      const keepers = inputs.keepers as Record<string, string>;
+      const keepers = inputs.keepers as Record<string, string> | undefined;
       // Plain, like a provider that forgot to mark it: the program must make it secret itself.
-      return { ...inputs, result: mockPassword(args.name, keepers.generation ?? "") };
+      return { ...inputs, result: mockPassword(args.name, keepers?.generation ?? "") };
     }
     case "digitalocean:index/droplet:Droplet":
       return { ...inputs, ipv4Address: "192.0.2.10", ipv6Address: MOCK_DROPLET_IPV6 };

@@ -19,6 +19,16 @@ export function serverValues(overrides: Partial<ServerValues> = {}): ServerValue
       region: "auto",
       bucket: "keel-staging-evidence",
     },
+    backup: {
+      storage: {
+        endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",
+        region: "auto",
+        bucket: "keel-staging-backups",
+      },
+      retentionFull: 4,
+      queueMaxMb: 2048,
+    },
+    restore: "",
     release: { id: "0123456789abcdef", archive: "/nonexistent/api-0123456789abcdef.tar.gz" },
     ...overrides,
   };
@@ -32,6 +42,9 @@ export function secretValues(overrides: Partial<SecretValues> = {}): SecretValue
     adminApiKey: "AdminKey0000000000000000000000000000000000004",
     s3AccessKeyId: "S3KeyId0000000000000000000000005",
     s3SecretAccessKey: "S3Secret00000000000000000000000000000000000000000000000000000006",
+    backupAccessKeyId: "BackupKeyId000000000000000000007",
+    backupSecretAccessKey: "BackupSecret0000000000000000000000000000000000000000000000000008",
+    backupCipherPass: "BackupPass000000000000000000000000000000000000000000000000000009",
     ...overrides,
   };
 }

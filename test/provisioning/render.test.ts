@@ -15,6 +15,7 @@ import { join, relative } from "node:path";
 import { expect } from "chai";
 import { loadConfig } from "../../api/src/config";
 import { ConfigError } from "../../infra/config-rules";
+import { STEP_NAMES } from "../../provisioning/steps";
 import { renderStack } from "../../tools/render";
 
 const GOLDEN = join(__dirname, "golden");
@@ -53,7 +54,9 @@ describe("rendered files", () => {
   it("when the golden stack is rendered, then the same files as the golden copies come out", () => {
     expect(tree(out)).to.deep.equal(tree(GOLDEN));
     expect(written.filter((path) => !path.startsWith(SCRIPTS)).sort()).to.deep.equal(tree(GOLDEN));
-    expect(written.filter((path) => path.startsWith(SCRIPTS))).to.have.length(7);
+    expect(written.filter((path) => path.startsWith(SCRIPTS))).to.have.length(
+      STEP_NAMES.length + 1,
+    );
   });
 
   it("when the golden stack is rendered, then every file equals its golden copy byte for byte", () => {

@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
+import { BACKUP_LAYOUT_FILE } from "../../provisioning/layout";
 import { STEP_NAMES } from "../../provisioning/steps";
 
 const root = join(__dirname, "..", "..");
@@ -23,6 +24,29 @@ describe("step scripts", () => {
     expect(result.error, "shellcheck must be installed").to.equal(undefined);
     expect(result.stdout + result.stderr).to.equal("");
     expect(result.status).to.equal(0);
+  });
+
+  it("when shellcheck reads the tools the steps install, then it reports nothing at any severity", () => {
+    const toolsDir = join(root, "provisioning", "server");
+    const tools = readdirSync(toolsDir).filter((name) => name.endsWith(".sh"));
+    expect(tools).to.include("keel-backup.sh");
+    const result = spawnSync("shellcheck", ["--severity=style", ...tools], {
+      cwd: toolsDir,
+      encoding: "utf8",
+    });
+    expect(result.stdout + result.stderr).to.equal("");
+    expect(result.status).to.equal(0);
+    for (const name of tools) {
+      const text = readFileSync(join(toolsDir, name), "utf8");
+      expect(text, name).to.match(/^set -Eeuo pipefail$/m);
+      expect(text, name).not.to.match(/shellcheck disable/);
+      expect(text.trimEnd().split("\n").at(-1), name).to.equal('main "$@"');
+    }
+  });
+
+  it("when keel-backup looks for its layout, then it reads the file the backups step installs", () => {
+    const tool = readFileSync(join(root, "provisioning", "server", "keel-backup.sh"), "utf8");
+    expect(tool).to.include(`source "\${KEEL_BACKUP_LAYOUT:-${BACKUP_LAYOUT_FILE}}"`);
   });
 
   it("when shellcheck is configured, then nothing is excluded", () => {

@@ -101,6 +101,20 @@ describe("rendered files on Debian 13", function () {
     });
   }
 
+  for (const unit of [
+    "keel-backup-full.service",
+    "keel-backup-diff.service",
+    "keel-restore-drill.service",
+    "keel-backup-watch.service",
+    "keel-backup-metrics@0.service",
+  ]) {
+    it(`when ${unit} is scored, then its exposure is at most 2.5`, () => {
+      const score = exposure(unit);
+      console.log(`      ${unit}: ${score}`);
+      expect(score).to.be.at.most(2.5);
+    });
+  }
+
   it("when nginx 1.26 tests the configuration, then it accepts it", () => {
     // The certificate certbot would have issued, stood in for by a self-signed one.
     const live = join(root, "etc/letsencrypt/live", API_HOST);

@@ -37,6 +37,8 @@ describe("provisioning steps", () => {
       "redis",
       "nginx",
       "api",
+      "backups",
+      "restore",
     ]);
   });
 
@@ -93,10 +95,23 @@ describe("provisioning steps", () => {
       ["api"],
     ],
     [
+      "the backup passphrase",
+      {},
+      { backupCipherPass: "RotatedPass0000000000000000000000000000000000000000000000000009" },
+      ["backups"],
+    ],
+    [
+      "the backup retention",
+      { backup: { ...serverValues().backup, retentionFull: 8 } },
+      {},
+      ["backups"],
+    ],
+    ["the restore target", { restore: "latest" }, {}, ["restore"]],
+    [
       "the SSH user",
       { sshUser: "deploy" },
       {},
-      ["wait", "base", "postgres", "redis", "nginx", "api"],
+      ["wait", "base", "postgres", "redis", "nginx", "api", "backups", "restore"],
     ],
   ];
   for (const [what, values, secrets, expected] of cases) {
