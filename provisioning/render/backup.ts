@@ -71,7 +71,12 @@ function endpointOptions(endpoint: string): string[] {
 }
 
 export function renderPgbackrestConf(values: BackupValues, secrets: BackupSecrets): string {
-  for (const [name, value] of Object.entries(secrets)) {
+  const words: Array<[string, string]> = [
+    ["backupAccessKeyId", secrets.backupAccessKeyId],
+    ["backupSecretAccessKey", secrets.backupSecretAccessKey],
+    ["backupCipherPass", secrets.backupCipherPass],
+  ];
+  for (const [name, value] of words) {
     if (!/^\S+$/.test(value)) throw new Error(`${name} must be one word, without whitespace`);
   }
   return `# Managed by Keel: pgBackRest, the backup repository in the backup bucket. Secret:
