@@ -223,7 +223,12 @@ export const STEPS: readonly StepDefinition[] = [
     description: "pgBackRest to the backup bucket: WAL archiving, timed backups, drills, metrics",
     secrets: ["backupAccessKeyId", "backupSecretAccessKey", "backupCipherPass"],
     timeoutMinutes: 60,
-    args: () => ["--layout", BACKUP_LAYOUT_FILE],
+    args: (v) => [
+      "--layout",
+      BACKUP_LAYOUT_FILE,
+      "--restore-pending",
+      v.restore === "" || v.restore === "undo" ? "no" : "yes",
+    ],
     files: (v, s) => [
       file(PGBACKREST_CONF, renderPgbackrestConf(v.backup, s), true),
       file(BACKUP_LAYOUT_FILE, renderBackupLayout()),

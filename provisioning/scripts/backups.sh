@@ -3,7 +3,9 @@
 # continuous WAL archiving (asynchronous, with a bounded local queue), and the units that take
 # backups, run restore drills, watch the WAL chain and publish metrics. The first run creates
 # the stanza, proves archiving with `pgbackrest check` and takes the first full backup.
-# Usage: backups.sh WORK --layout PATH (where the layout file the server's tools read goes)
+# Usage: backups.sh WORK --layout PATH --restore-pending yes|no
+#   --layout: where the layout file the server's tools read goes
+#   --restore-pending: keel:restore asks for a restore, which the restore step (next) performs
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -78,6 +80,15 @@ ensure_stanza() {
   esac
 }
 
+# The repository's cluster is not this one: a new server (its volume lost) whose history is
+# in the bucket. Archiving into that stanza must wait for the restore step to bring it back.
+foreign_repository() {
+  local ours theirs
+  ours="$(as_postgres psql -X -tA -c "SELECT system_identifier FROM pg_control_system()")"
+  theirs="$(pgbackrest_run --output=json info | jq -r '.[0].db[-1]["system-id"] // empty')"
+  [[ -n "${theirs}" && "${theirs}" != "${ours}" ]]
+}
+
 has_backup() {
   [[ "$(pgbackrest_run --output=json info | jq '.[0].backup | length')" != 0 ]]
 }
@@ -93,8 +104,18 @@ start_timers() {
 main() {
   keel_start backups "$1"
   shift
-  [[ "${1:-}" == --layout && -n "${2:-}" ]] || die "usage: backups.sh WORK --layout PATH"
-  LAYOUT="$2"
+  local restore_pending=""
+  LAYOUT=""
+  while (($# > 0)); do
+    case "$1" in
+      --layout) LAYOUT="$2" ;;
+      --restore-pending) restore_pending="$2" ;;
+      *) die "unknown argument $1" ;;
+    esac
+    shift 2
+  done
+  [[ -n "${LAYOUT}" && "${restore_pending}" =~ ^(yes|no)$ ]] ||
+    die "usage: backups.sh WORK --layout PATH --restore-pending yes|no"
   # The layout (paths, stanza) as Keel's TypeScript renders it.
   # shellcheck source=/dev/null
   source "$(rendered "${LAYOUT}")"
@@ -103,6 +124,14 @@ main() {
   install_units
   enable_archiving
   ensure_stanza
+  if foreign_repository; then
+    [[ "${restore_pending}" == yes ]] ||
+      die "the backup repository holds the backups of another cluster (a lost server?): set keel:restore latest to restore them here, or empty the backup bucket to start a new history"
+    info "the repository holds the backups to restore; archiving starts once the restore step has run"
+    start_timers
+    keel_finish
+    return 0
+  fi
   if ((KEEL_CHANGES > 0)); then
     # Archiving end to end: a WAL switch, pushed and found in the repository.
     pgbackrest_run check >/dev/null || die "pgbackrest check failed: WAL does not reach the repository"

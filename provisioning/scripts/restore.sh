@@ -127,6 +127,8 @@ restore_to() {
   fi
   label="$(grep -o 'restore backup set [^ ,]*' <<<"${output}" | awk '{print $4}' | head -n 1)"
   start_api "${instances[@]}"
+  # The restored cluster archives into the repository from here on, on a new timeline.
+  pgbackrest_run check >/dev/null 2>&1 || info "warning: pgbackrest check failed after the restore; see keel-backup-status"
   info "restored to ${target} from backup ${label:-?}; the replaced cluster is kept in ${aside}"
   info "row counts: $(row_counts)"
   note_change "restored the database to ${target}"

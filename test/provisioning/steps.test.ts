@@ -106,7 +106,7 @@ describe("provisioning steps", () => {
       {},
       ["backups"],
     ],
-    ["the restore target", { restore: "latest" }, {}, ["restore"]],
+    ["the restore target", { restore: "latest" }, {}, ["backups", "restore"]],
     [
       "the SSH user",
       { sshUser: "deploy" },
