@@ -145,7 +145,7 @@ async function up(stackFile: string): Promise<void> {
     const ready = await bootDetachedStandin(paths.log);
     state = { ready, applied: {} };
     writePrivate(paths.state, JSON.stringify(state));
-    secrets = standinSecrets(ready.s3);
+    secrets = standinSecrets(ready.s3, ready.backupS3);
     writePrivate(paths.secrets, JSON.stringify(secrets));
   } else {
     say(`the local platform runs (stand-in ${state?.ready.runId}); applying what changed`);

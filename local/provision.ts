@@ -48,16 +48,17 @@ export function standinValues(
     },
     { local: true },
   );
-  const s3: S3Endpoint = standin.s3;
+  const { s3, backupS3 } = standin;
+  const storage = (e: S3Endpoint) => ({ endpoint: e.endpoint, region: e.region, bucket: e.bucket });
   return serverValues(
     settings,
-    { dataDevice: "", storage: { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket } },
+    { dataDevice: "", storage: storage(s3), backupStorage: storage(backupS3) },
     release,
   );
 }
 
 /** Fresh secrets shaped like the Pulumi program's (letters and digits, the same lengths). */
-export function standinSecrets(s3: S3Endpoint): SecretValues {
+export function standinSecrets(s3: S3Endpoint, backupS3: S3Endpoint): SecretValues {
   const generate = (length: number): string =>
     randomBytes(length)
       .toString("base64")
@@ -71,6 +72,9 @@ export function standinSecrets(s3: S3Endpoint): SecretValues {
     adminApiKey: generate(SECRET_LENGTHS.adminApiKey),
     s3AccessKeyId: s3.accessKeyId,
     s3SecretAccessKey: s3.secretAccessKey,
+    backupAccessKeyId: backupS3.accessKeyId,
+    backupSecretAccessKey: backupS3.secretAccessKey,
+    backupCipherPass: generate(SECRET_LENGTHS.backupCipherPass),
   };
 }
 

@@ -33,6 +33,12 @@ export interface S3Endpoint {
   readonly secretAccessKey: string;
 }
 
+/** The backup bucket: moto behind nginx, HTTPS with pebble's localhost certificate. */
+export interface BackupS3Endpoint extends S3Endpoint {
+  /** moto's and nginx's pid files: SIGSTOP them for an outage, SIGCONT to end it. */
+  readonly pidFiles: readonly string[];
+}
+
 export interface BootOptions {
   /** Receives the harness's progress lines (default: this process's stderr). */
   readonly log?: (line: string) => void;
@@ -55,6 +61,8 @@ export interface StandinAccess {
   /** The ACME directory URL as the guest sees it (pebble, trusted by the guest's CA store). */
   readonly acmeDirectory: string;
   readonly s3: S3Endpoint;
+  /** The backup bucket, as the guest reaches it (https://localhost:P). */
+  readonly backupS3: BackupS3Endpoint;
   /** The harness's "ready" event: everything above, as JSON (`npm run local` keeps it). */
   readonly ready: ReadyEvent;
   /** A dns.lookup-compatible function: `*.standin.test` is 127.0.0.1, the rest is dns.lookup. */
@@ -91,6 +99,7 @@ export interface ReadyEvent {
   ssh: SshTarget;
   acme: { directory: string; managementPort: number; tlsCaPath: string };
   s3: S3Endpoint;
+  backupS3: BackupS3Endpoint;
   state: string;
   failedUnits: string[];
 }
@@ -262,6 +271,7 @@ class StandinConnection implements StandinAccess {
   readonly sshTarget: SshTarget;
   readonly acmeDirectory: string;
   readonly s3: S3Endpoint;
+  readonly backupS3: BackupS3Endpoint;
   readonly lookup = standinLookup;
   private rootPem: Promise<string> | undefined;
 
@@ -274,6 +284,7 @@ class StandinConnection implements StandinAccess {
     this.sshTarget = ready.ssh;
     this.acmeDirectory = ready.acme.directory;
     this.s3 = ready.s3;
+    this.backupS3 = ready.backupS3;
   }
 
   protected assertUp(): void {}

@@ -7,6 +7,8 @@
 #                                            or with --until-signal until SIGTERM (npm run local)
 #   standin.sh build [--server-packages]     build (or verify) the cached root filesystem and
 #                                            print its path; with Keel's server packages added
+# Beside the guest run pebble (ACME), s3rver (the API's bucket) and moto behind nginx (the
+# backup bucket: pgBackRest needs HTTPS and a faithful S3).
 #   standin.sh clean                         remove what crashed runs left behind
 #   standin.sh down                          stop every running stand-in, kept ones included
 #
@@ -25,7 +27,7 @@ readonly STANDIN_PREFIX="keel-standin"
 readonly STANDIN_RUN_ROOT="/run/${STANDIN_PREFIX}"
 readonly STANDIN_DOMAIN="api.standin.test"
 readonly REQUIRED_COMMANDS=(mmdebstrap systemd-nspawn slirp4netns socat pebble zstd ssh ssh-keygen
-  openssl ip ss flock setsid node tar chroot)
+  openssl ip ss flock setsid node tar chroot curl)
 
 # shellcheck source=lib/common.sh
 source "${SCRIPT_DIR}/lib/common.sh"
@@ -45,7 +47,7 @@ FORWARDS=(22 80 443)
 UNTIL_SIGNAL=""
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 check_host() {
@@ -115,6 +117,8 @@ teardown_run() {
     done
     stop_pid "${RUN_DIR}/pebble.pid" "${RUN_DIR}/pebble" 5
     stop_pid "${RUN_DIR}/s3rver.pid" "${RUN_DIR}/s3" 5
+    stop_pid "${RUN_DIR}/backup-s3-nginx.pid" "nginx" 5
+    stop_pid "${RUN_DIR}/backup-s3-moto.pid" "moto-s3.py" 5
     stop_pid "${RUN_DIR}/slirp.pid" "/run/netns/${NS}" 5
   else
     remove_run_cgroups
@@ -222,8 +226,8 @@ hold_if_kept() {
 ready_event() {
   printf '{"event":"ready","boot":1,"runId":"%s","runDir":"%s","namespace":"%s","harnessPid":%s,' \
     "${RUN_ID}" "${RUN_DIR}" "${NS}" "$$"
-  printf '"domain":"%s",%s,%s,%s,%s}' "${STANDIN_DOMAIN}" "$(network_json)" "$(guest_ssh_json)" \
-    "$(services_json)" "$(ready_state_json)"
+  printf '"domain":"%s",%s,%s,%s,%s,%s}' "${STANDIN_DOMAIN}" "$(network_json)" "$(guest_ssh_json)" \
+    "$(services_json)" "$(backup_s3_json)" "$(ready_state_json)"
 }
 
 serve_until_stopped() {
@@ -264,6 +268,10 @@ up() {
   log "run ${RUN_ID}: ${RUN_DIR}, namespace ${NS}"
   stage "making pebble's TLS certificates" "${RUN_DIR}/openssl.log"
   make_pebble_tls
+  ROOTFS_FLAVOUR=s3
+  ensure_rootfs
+  prepare_backup_s3 "$(rootfs_archive_path)"
+  ROOTFS_FLAVOUR=standin
   ensure_rootfs
   prepare_rootfs "$(rootfs_archive_path)"
   create_network
@@ -272,10 +280,12 @@ up() {
   done
   launch_pebble
   launch_s3
+  launch_backup_s3
   await_host_keys "$(<"${RUN_DIR}/ports/22")"
   start_guest
   await_pebble
   await_s3
+  await_backup_s3
   log "ready in $(elapsed_since "${started}")s: $(ssh_command_hint)"
   emit "$(ready_event)"
   serve_until_stopped

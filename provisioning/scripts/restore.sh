@@ -3,7 +3,9 @@
 # runs once per value: the API instances stop, the cluster is moved aside on the volume, the
 # backup repository restores the database to that point (or, for `undo`, the cluster the last
 # restore replaced comes back), PostgreSQL starts and is checked, and the API comes back. It
-# prints what was restored. Without a target it does nothing.
+# prints what was restored. Without a target it does nothing. The API's login roles of the
+# cluster in place are carried over: a restored cluster may predate a password rotation, and
+# the instances keep the credentials they have.
 # Usage: restore.sh WORK --target none|latest|undo|YYYY-MM-DDTHH:MM:SSZ
 set -Eeuo pipefail
 
@@ -78,6 +80,25 @@ start_api() {
   done
 }
 
+# save_login_roles FILE: the API's login roles (name and SCRAM verifier) of the running cluster.
+save_login_roles() {
+  as_postgres psql -X -tA -F ' ' -c "SELECT rolname, rolpassword FROM pg_authid WHERE rolname ~ '^keel_[0-9a-f]{12}\$'" >"$1"
+}
+
+# carry_login_roles FILE: creates the saved login roles the cluster lacks, as the postgres step does.
+carry_login_roles() {
+  local role verifier
+  while read -r role verifier; do
+    [[ "${role}" =~ ^keel_[0-9a-f]{12}$ && "${verifier}" =~ ^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$ ]] || continue
+    [[ -z "$(as_postgres psql -X -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '${role}'")" ]] || continue
+    as_postgres psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION IN ROLE keel PASSWORD '${verifier}';
+ALTER ROLE ${role} SET role = 'keel';
+SQL
+    info "login role ${role} carried over into the restored cluster"
+  done <"$1"
+}
+
 row_counts() {
   local table out=()
   for table in "${KEY_TABLES[@]}"; do
@@ -110,13 +131,26 @@ restore_to() {
   mapfile -t instances < <(running_instances)
   needed="$(pgbackrest_run --output=json info | jq '.[0].backup[-1].info.size * 1.2 | floor')"
   make_room "${needed}"
+  ROLES_FILE="$(mktemp)"
+  save_login_roles "${ROLES_FILE}"
+  # The history to restore from: the running cluster's timeline (after an earlier restore and an
+  # undo, the newest timeline in the repository is not the one in use). A new server's cluster
+  # is not the repository's: there the newest timeline is.
+  local timeline=""
+  if [[ "$(as_postgres psql -X -tA -c "SELECT system_identifier FROM pg_control_system()")" == \
+    "$(pgbackrest_run --output=json info | jq -r '.[0].db[-1]["system-id"]')" ]]; then
+    timeline="$(as_postgres psql -X -tA -c "SELECT timeline_id FROM pg_control_checkpoint()")"
+  fi
   stop_database "${instances[@]}"
   aside="${REPLACED_DIR}/$(date -u +%Y%m%dT%H%M%SZ)"
   install -d -m 0700 -o postgres -g postgres "${REPLACED_DIR}"
   mv "${PG_DATA}" "${aside}"
   install -d -m 0700 -o postgres -g postgres "${PG_DATA}"
-  local options=(--target-action=promote)
-  [[ "${target}" == latest ]] || options+=(--type=time "--target=$(date -u -d "@$(epoch_of "${target}")" '+%F %T+00')")
+  local options=()
+  if [[ "${target}" != latest ]]; then
+    options+=(--type=time "--target=$(date -u -d "@$(epoch_of "${target}")" '+%F %T+00')" --target-action=promote)
+  fi
+  [[ -z "${timeline}" ]] || options+=("--target-timeline=${timeline}")
   local output
   if ! output="$(pgbackrest_run "${options[@]}" --log-level-console=info restore 2>&1)" || ! start_database; then
     systemctl stop "${PG_UNIT}" || true
@@ -126,6 +160,7 @@ restore_to() {
     die "restoring to ${target} failed; the cluster in place before is back: $(tail -n 3 <<<"${output}" | tr '\n' ' ') $(journalctl -u "${PG_UNIT}" -n 3 --no-pager -o cat | tr '\n' ' ')"
   fi
   label="$(grep -o 'restore backup set [^ ,]*' <<<"${output}" | awk '{print $4}' | head -n 1)"
+  carry_login_roles "${ROLES_FILE}"
   start_api "${instances[@]}"
   # The restored cluster archives into the repository from here on, on a new timeline.
   pgbackrest_run check >/dev/null 2>&1 || info "warning: pgbackrest check failed after the restore; see keel-backup-status"
@@ -140,11 +175,14 @@ undo_restore() {
   kept="$(find "${REPLACED_DIR}" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n 1 | cut -d' ' -f2)"
   [[ -n "${kept}" ]] || die "keel:restore undo: no replaced cluster is kept on the volume (a full backup since the restore removed it)"
   mapfile -t instances < <(running_instances)
+  ROLES_FILE="$(mktemp)"
+  save_login_roles "${ROLES_FILE}"
   stop_database "${instances[@]}"
   aside="${REPLACED_DIR}/$(date -u +%Y%m%dT%H%M%SZ)-undone"
   mv "${PG_DATA}" "${aside}"
   mv "${kept}" "${PG_DATA}"
   start_database || die "the kept cluster did not start; it is in ${PG_DATA}, the undone one in ${aside}"
+  carry_login_roles "${ROLES_FILE}"
   start_api "${instances[@]}"
   info "undid the last restore: the cluster from ${kept##*/} is back; the undone one is kept in ${aside}"
   info "row counts: $(row_counts)"
@@ -154,6 +192,8 @@ undo_restore() {
 
 main() {
   keel_start restore "$1"
+  ROLES_FILE=""
+  trap '[[ -z "${ROLES_FILE}" ]] || rm -f "${ROLES_FILE}"' EXIT
   shift
   local target=""
   while (($# > 0)); do

@@ -3,7 +3,7 @@
 // of reprovisioning (idempotence, only what changed, zero-downtime releases and rollback,
 // secret rotation) and through faults (a killed instance, Postgres and Redis outages, a reboot).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
@@ -80,7 +80,7 @@ describe("Keel on a Debian 13 stand-in", function () {
     const release = await buildRelease(ROOT);
     standin = await bootStandin({ forwardPorts: [PROBE_PORT] });
     values = standinValues(standin, release, STACK);
-    secrets = standinSecrets(standin.s3);
+    secrets = standinSecrets(standin.s3, standin.backupS3);
     baseUrl = `https://${standin.domain}:${standin.hostPort(443)}`;
     ca = await standin.acmeRootPem();
     outside = new VerifyContext({
@@ -102,7 +102,8 @@ describe("Keel on a Debian 13 stand-in", function () {
   describe("the first provisioning", () => {
     it("when every step runs on a bare Debian 13, then each succeeds and reports what it changed", () => {
       expect(firstRuns.map((r) => r.name)).to.deep.equal([...STEP_NAMES]);
-      for (const run of firstRuns.filter((r) => r.name !== "wait")) {
+      // wait only waits, and restore has nothing to do until keel:restore is set.
+      for (const run of firstRuns.filter((r) => r.name !== "wait" && r.name !== "restore")) {
         expect(run.changes, run.name).to.be.greaterThan(0);
       }
     });
@@ -451,7 +452,11 @@ rm -f "$p"; echo "found=$found"`;
 
   describe("rotating the secrets (keel:secretsGeneration)", () => {
     it("when every generated secret changes, then exactly postgres, redis and api re-run, no request fails, and the new admin key replaces the old", async () => {
-      const rotated = standinSecrets(standin.s3);
+      // As keel:secretsGeneration does: every generated secret but the backup passphrase.
+      const rotated = {
+        ...standinSecrets(standin.s3, standin.backupS3),
+        backupCipherPass: secrets.backupCipherPass,
+      };
       const changed = STEP_NAMES.filter(
         (name) =>
           buildStep(name, values, secrets).trigger !== buildStep(name, values, rotated).trigger,
@@ -537,6 +542,174 @@ rm -f "$p"; echo "found=$found"`;
       const read = await outside.api(`/v1/systems/${id}`, { headers: admin });
       expect(read.status).to.equal(200);
       expect(read.json<{ name: string }>().name).to.equal("Before reboot");
+    });
+  });
+
+  describe("backups and restore", () => {
+    const status = async () =>
+      JSON.parse(await sh(standin, "keel-backup-status")) as {
+        lastFull: { label: string } | null;
+        walChain: string;
+        wal: { lastArchivedAt: number | null; lastFailedAt: number | null };
+        backups: unknown[];
+        lastDrill: { ok: boolean; counts: Record<string, number> } | null;
+        replacedClusters: string[];
+      };
+    const admin = () => ({ "x-api-key": secrets.adminApiKey });
+    const systemNames = async () => {
+      const res = await outside.api("/v1/systems?limit=500", { headers: admin() });
+      expect(res.status, res.text()).to.equal(200);
+      return res
+        .json<{ items: Array<{ name: string }> }>()
+        .items.map((item) => item.name)
+        .filter((name) => name.startsWith("pitr-"))
+        .sort();
+    };
+    const createSystem = async (name: string) => {
+      const res = await outside.json("POST", "/v1/systems", { name, purpose: "pitr" }, admin());
+      expect(res.status, res.text()).to.equal(201);
+    };
+    /** Every committed WAL segment reaches the repository (pgbackrest check switches WAL). */
+    const archiveNow = () =>
+      sh(
+        standin,
+        "runuser -u postgres -- pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=keel check",
+      );
+    const restore = (target: string) =>
+      runStep(standin, "restore", { ...values, restore: target }, secrets);
+
+    it("when provisioned, then WAL is archived within a minute, pgbackrest check passes and a full backup exists", async () => {
+      expect(
+        (await sh(standin, `runuser -u postgres -- psql -tAc "SHOW archive_timeout"`)).trim(),
+      ).to.equal("1min");
+      await archiveNow();
+      const state = await status();
+      expect(state.lastFull?.label).to.match(/^\d{8}-\d{6}F$/);
+      expect(state.walChain).to.equal("whole");
+      expect(state.wal.lastArchivedAt).to.be.a("number");
+      expect(
+        (await sh(standin, "stat -c '%a %U %G' /etc/pgbackrest/pgbackrest.conf")).trim(),
+      ).to.equal("640 root postgres");
+    });
+
+    it("when a full backup has been taken, then a drill restored it into a throwaway cluster and checked it", async () => {
+      // The first full backup starts a drill (OnSuccess); it may still be running.
+      await waitInside(standin, "keel-backup-status | jq -r '.lastDrill.ok // false'", "true", 300);
+      const state = await status();
+      expect(state.lastDrill?.counts).to.include.keys("systems", "events", "audit_events");
+      expect(
+        (await sh(standin, "ls -A /srv/keel/backup/drill 2>/dev/null || true")).trim(),
+      ).to.equal("");
+      const metrics = await sh(standin, "curl -s http://127.0.0.1:9188/metrics");
+      expect(metrics).to.match(/^keel_backup_last_success_timestamp_seconds\{type="full"\} \d+$/m);
+      expect(metrics).to.match(/^keel_restore_drill_last_success_timestamp_seconds \d+$/m);
+      expect(metrics).to.match(/^keel_wal_chain_whole 1$/m);
+    });
+
+    it("when the database is restored to a time, then exactly the rows up to it come back; undo puts the replaced cluster back; latest restores everything", async () => {
+      await createSystem("pitr-1-before-backup");
+      await sh(standin, "systemctl start keel-backup-diff.service");
+      await createSystem("pitr-2-after-backup");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const target = (await sh(standin, "date -u +%Y-%m-%dT%H:%M:%SZ")).trim();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await createSystem("pitr-3-after-target");
+      await archiveNow();
+      const all = ["pitr-1-before-backup", "pitr-2-after-backup", "pitr-3-after-target"];
+      expect(await systemNames()).to.deep.equal(all);
+
+      const toTime = await restore(target);
+      log(`restore to ${target}: ${toTime.seconds.toFixed(1)}s`);
+      expect(toTime.output).to.include(`restored to ${target} from backup`);
+      expect(toTime.output).to.match(/row counts: organisations=\d+ .*systems=\d+/);
+      expect(await systemNames()).to.deep.equal(all.slice(0, 2));
+      expect((await outside.api("/ready")).status).to.equal(200);
+
+      const undo = await restore("undo");
+      expect(undo.output).to.include("undid the last restore");
+      expect(await systemNames()).to.deep.equal(all);
+      expect((await status()).replacedClusters.length).to.be.at.least(2);
+
+      await createSystem("pitr-4-after-undo");
+      await archiveNow();
+      const latest = await restore("latest");
+      log(`restore to latest: ${latest.seconds.toFixed(1)}s`);
+      expect(await systemNames()).to.deep.equal([...all, "pitr-4-after-undo"]);
+
+      // Each value runs once; clearing it lets the same value run again later.
+      expect((await restore("latest")).changes).to.equal(0);
+      expect((await restore("")).changes).to.equal(0);
+    });
+
+    it("when the restore target is before the oldest backup, then the step fails before changing anything", async () => {
+      const before = await systemNames();
+      const error = await restore("2001-01-01T00:00:00Z").then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(error?.message).to.include("is before the oldest backup");
+      expect(await systemNames()).to.deep.equal(before);
+      await restore("");
+    });
+
+    it("when the backup bucket is unreachable, then backups fail loudly, the database keeps serving, and all recovers once it is back", async () => {
+      // The bucket's TLS front stops: connections are refused, as when R2 cannot be reached.
+      const nginxPidFile = standin.backupS3.pidFiles[1] ?? "";
+      process.kill(Number(readFileSync(nginxPidFile, "utf8")), "SIGTERM");
+      let resumed = false;
+      const resume = () => {
+        const nginx = spawn(
+          "ip",
+          [
+            "netns",
+            "exec",
+            standin.namespace,
+            "chroot",
+            join(standin.runDir, "s3root"),
+            "nginx",
+            "-c",
+            "/srv/s3/nginx.conf",
+          ],
+          { detached: true, stdio: "ignore" },
+        );
+        nginx.unref();
+        writeFileSync(nginxPidFile, `${nginx.pid}\n`);
+        resumed = true;
+      };
+      try {
+        const traffic = load();
+        const backup = await standin.ssh("systemctl start keel-backup-diff.service");
+        expect(backup.code).to.not.equal(0);
+        expect(
+          (
+            await sh(standin, "systemctl show -p ActiveState --value keel-backup-diff.service")
+          ).trim(),
+        ).to.equal("failed");
+        expect(
+          await sh(
+            standin,
+            "journalctl -u keel-backup-diff.service -o cat --no-pager | tail -n 20",
+          ),
+        ).to.include("keel-backup: error:");
+        await sh(standin, `runuser -u postgres -- psql -d keel -tAc "SELECT pg_switch_wal()"`);
+        const result = await traffic.stop();
+        log(`${result.ok} requests while the backup bucket was down, ${result.failed} failed`);
+        expectNoFailures(result);
+        resume();
+      } finally {
+        if (!resumed) resume();
+      }
+      // Anything but a refused connection (000) means nginx answers again.
+      await waitInside(
+        standin,
+        `curl -s -o /dev/null -w %{http_code} ${standin.backupS3.endpoint}/ | sed 's/^000$/down/'`,
+        "403",
+        30,
+      );
+      await archiveNow();
+      await sh(standin, "systemctl start keel-backup-diff.service");
+      await sh(standin, "systemctl start keel-backup-watch.service");
+      expect((await status()).walChain).to.equal("whole");
     });
   });
 

@@ -11,16 +11,20 @@ readonly ROOTFS_PACKAGES="systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-c
 # offline (systemd-analyze security) without provisioning anything. The stand-in itself is the
 # bare "standin" flavour: provisioning must work from nothing.
 readonly ROOTFS_SERVER_PACKAGES="nginx,certbot,postgresql-17,postgresql-17-timescaledb,redis-server,nftables,fail2ban"
+# The "s3" flavour is not a guest: it holds moto (an S3 server) and nginx (its TLS front), run
+# with chroot beside the guest as the backup bucket, because Debian 12 has no S3 server that
+# serves pgBackRest faithfully (see local/README.md).
+readonly ROOTFS_S3_PACKAGES="python3-moto,python3-flask-cors,nginx"
 ROOTFS_FLAVOUR="standin"
 readonly ROOTFS_CACHE_DIR="${KEEL_STANDIN_CACHE_DIR:-/var/cache/keel-standin}"
 readonly ROOTFS_TAR_FLAGS=(--numeric-owner --xattrs --xattrs-include='*' --acls)
 
 rootfs_packages() {
-  if [[ "${ROOTFS_FLAVOUR}" == "server" ]]; then
-    printf '%s,%s' "${ROOTFS_PACKAGES}" "${ROOTFS_SERVER_PACKAGES}"
-  else
-    printf '%s' "${ROOTFS_PACKAGES}"
-  fi
+  case "${ROOTFS_FLAVOUR}" in
+    server) printf '%s,%s' "${ROOTFS_PACKAGES}" "${ROOTFS_SERVER_PACKAGES}" ;;
+    s3) printf '%s' "${ROOTFS_S3_PACKAGES}" ;;
+    *) printf '%s' "${ROOTFS_PACKAGES}" ;;
+  esac
 }
 
 rootfs_archive_path() {

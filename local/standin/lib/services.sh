@@ -139,3 +139,106 @@ await_s3() {
   await_listening s3rver "${RUN_DIR}/s3rver.pid" "${port}" 30
   relay_to_host s3 "${port}" "${port}"
 }
+
+# The backup bucket: moto (an S3 server that checks SigV4 signatures, with the small patch in
+# s3/moto-s3.py) behind nginx for TLS, both from a Debian 13 tree of their own run with chroot
+# in the namespace. pgBackRest speaks only HTTPS: nginx serves pebble's localhost certificate,
+# which the guest trusts, on 127.0.0.1:P; the guest reaches it as https://localhost:P.
+readonly BACKUP_S3_BUCKET="keel-standin-backups"
+readonly BACKUP_S3_REGION="us-east-1"
+
+# prepare_backup_s3 ARCHIVE: its tree on a tmpfs, with the server script and nginx's config.
+prepare_backup_s3() {
+  local archive="$1"
+  local root="${RUN_DIR}/s3root"
+  local port back
+  stage "extracting the backup bucket's S3 server (moto behind nginx)"
+  mkdir -p "${root}"
+  mount -t tmpfs -o size=1g,mode=0755 "${NS}-s3" "${root}"
+  zstd -q -dc "${archive}" | tar "${ROOTFS_TAR_FLAGS[@]}" -xpf - -C "${root}"
+  port="$(free_relay_port)" || fail "no free port for the backup bucket"
+  printf '%s\n' "${port}" >"${RUN_DIR}/relays/backup-s3"
+  back="$(free_relay_port)" || fail "no free port for moto"
+  printf '%s\n' "${back}" >"${RUN_DIR}/relays/backup-s3-moto"
+  mkdir -p "${root}/srv/s3/tmp"
+  install -m 0644 "${SCRIPT_DIR}/s3/moto-s3.py" "${root}/srv/s3/moto-s3.py"
+  install -m 0600 "${RUN_DIR}/pebble/cert.pem" "${root}/srv/s3/cert.pem"
+  install -m 0600 "${RUN_DIR}/pebble/key.pem" "${root}/srv/s3/key.pem"
+  cat >"${root}/srv/s3/nginx.conf" <<CONFIG
+daemon off;
+worker_processes 1;
+pid /srv/s3/nginx.pid;
+error_log /srv/s3/nginx-error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path /srv/s3/tmp;
+  proxy_temp_path /srv/s3/tmp;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate /srv/s3/cert.pem;
+    ssl_certificate_key /srv/s3/key.pem;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://127.0.0.1:${back};
+      proxy_set_header Host \$http_host;
+      proxy_request_buffering off;
+      proxy_buffering off;
+      proxy_http_version 1.1;
+    }
+  }
+}
+CONFIG
+}
+
+launch_backup_s3() {
+  local root="${RUN_DIR}/s3root"
+  stage "starting the backup bucket (moto and nginx) in ${NS}" "${RUN_DIR}/backup-s3.log"
+  # The first three requests are unauthenticated: they create the IAM user whose key signs the rest.
+  INITIAL_NO_AUTH_ACTION_COUNT=3 ip netns exec "${NS}" chroot "${root}" python3 /srv/s3/moto-s3.py \
+    -H 127.0.0.1 -p "$(<"${RUN_DIR}/relays/backup-s3-moto")" \
+    >"${RUN_DIR}/backup-s3.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
+  printf '%s\n' "$!" >"${RUN_DIR}/backup-s3-moto.pid"
+  ip netns exec "${NS}" chroot "${root}" nginx -c /srv/s3/nginx.conf \
+    >>"${RUN_DIR}/backup-s3.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
+  printf '%s\n' "$!" >"${RUN_DIR}/backup-s3-nginx.pid"
+}
+
+# backup_s3_request SERVICE CREDENTIALS CURL_ARGS...: a signed request from inside the namespace.
+backup_s3_request() {
+  local service="$1" credentials="$2"
+  shift 2
+  ip netns exec "${NS}" curl -sS --fail-with-body --max-time 10 --cacert "${RUN_DIR}/pebble/ca.pem" \
+    --aws-sigv4 "aws:amz:${BACKUP_S3_REGION}:${service}" --user "${credentials}" "$@"
+}
+
+# await_backup_s3: a user allowed everything in S3, its access key, and the bucket.
+await_backup_s3() {
+  local port url out key secret
+  port="$(<"${RUN_DIR}/relays/backup-s3")"
+  url="https://localhost:${port}/"
+  stage "waiting for the backup bucket" "${RUN_DIR}/backup-s3.log"
+  await_listening moto "${RUN_DIR}/backup-s3-moto.pid" "$(<"${RUN_DIR}/relays/backup-s3-moto")" 60
+  await_listening "nginx (backup bucket)" "${RUN_DIR}/backup-s3-nginx.pid" "${port}" 20
+  backup_s3_request iam bootstrap:bootstrap "${url}" \
+    --data "Version=2010-05-08&Action=CreateUser&UserName=pgbackrest" >/dev/null
+  backup_s3_request iam bootstrap:bootstrap "${url}" \
+    --data "Version=2010-05-08&Action=PutUserPolicy&UserName=pgbackrest&PolicyName=s3&PolicyDocument=%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3A*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D" >/dev/null
+  out="$(backup_s3_request iam bootstrap:bootstrap "${url}" \
+    --data "Version=2010-05-08&Action=CreateAccessKey&UserName=pgbackrest")"
+  key="$(sed -n 's:.*<AccessKeyId>\(.*\)</AccessKeyId>.*:\1:p' <<<"${out}")"
+  secret="$(sed -n 's:.*<SecretAccessKey>\(.*\)</SecretAccessKey>.*:\1:p' <<<"${out}")"
+  [[ -n "${key}" && -n "${secret}" ]] || fail "moto gave no access key: ${out}"
+  printf '%s %s\n' "${key}" "${secret}" >"${RUN_DIR}/backup-s3.credentials"
+  backup_s3_request s3 "${key}:${secret}" -X PUT "${url}${BACKUP_S3_BUCKET}" \
+    -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" >/dev/null
+}
+
+backup_s3_json() {
+  local key secret
+  read -r key secret <"${RUN_DIR}/backup-s3.credentials"
+  printf '"backupS3":{"endpoint":"https://localhost:%s","region":"%s","bucket":"%s",' \
+    "$(<"${RUN_DIR}/relays/backup-s3")" "${BACKUP_S3_REGION}" "${BACKUP_S3_BUCKET}"
+  printf '"accessKeyId":"%s","secretAccessKey":"%s","pidFiles":["%s","%s"]}' "${key}" "${secret}" \
+    "${RUN_DIR}/backup-s3-moto.pid" "${RUN_DIR}/backup-s3-nginx.pid"
+}
