@@ -26,6 +26,16 @@ export const BACKUP_TOOL = "/usr/local/lib/keel/keel-backup";
 export const BACKUP_STATUS_COMMAND = "/usr/local/bin/keel-backup-status";
 export const PGBACKREST_LOG_DIR = "/var/log/pgbackrest";
 const PG_BIN = "/usr/lib/postgresql/17/bin";
+/** The API's tables whose row counts are recorded before each backup and checked after restores. */
+export const KEY_TABLES = [
+  "orgs",
+  "users",
+  "api_keys",
+  "systems",
+  "evidence",
+  "events",
+  "audit_events",
+] as const;
 
 export interface BackupValues {
   /** The backup bucket: its own bucket and token, apart from the API's. */
@@ -143,6 +153,7 @@ REPLACED_DIR=${REPLACED_DIR}
 PG_DATA=${POSTGRES_DATA_DIR}
 LOG_DIR=${PGBACKREST_LOG_DIR}
 PG_BIN=${PG_BIN}
+KEY_TABLES=(${KEY_TABLES.join(" ")})
 `;
 }
 
@@ -156,8 +167,9 @@ ReadWritePaths=${readWrite.join(" ")}
 CapabilityBoundingSet=
 AmbientCapabilities=
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+# PostgreSQL's own filter: pgBackRest sets owners on restore, and the drill runs a server.
 SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
 SystemCallErrorNumber=EPERM
 MemoryDenyWriteExecute=true
 # The postgres user's shared memory is the server's: it must outlive this unit.

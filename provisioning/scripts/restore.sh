@@ -13,7 +13,6 @@ set -Eeuo pipefail
 source "$1/lib.sh"
 
 readonly PG_UNIT=postgresql@17-main.service
-readonly KEY_TABLES=(organisations users api_keys systems evidence events audit_events)
 
 as_postgres() {
   runuser -u postgres -- "$@"

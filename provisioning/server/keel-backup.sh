@@ -15,8 +15,6 @@ set -Eeuo pipefail
 # shellcheck source=/dev/null
 source "${KEEL_BACKUP_LAYOUT:-/etc/pgbackrest/keel.env}"
 
-# Tables whose row counts are recorded before each backup and checked by the drill.
-readonly KEY_TABLES=(organisations users api_keys systems evidence events audit_events)
 
 die() {
   printf 'keel-backup: error: %s\n' "$*" >&2

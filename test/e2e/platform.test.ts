@@ -621,7 +621,7 @@ rm -f "$p"; echo "found=$found"`;
       const toTime = await restore(target);
       log(`restore to ${target}: ${toTime.seconds.toFixed(1)}s`);
       expect(toTime.output).to.include(`restored to ${target} from backup`);
-      expect(toTime.output).to.match(/row counts: organisations=\d+ .*systems=\d+/);
+      expect(toTime.output).to.match(/row counts: orgs=\d+ .*systems=\d+/);
       expect(await systemNames()).to.deep.equal(all.slice(0, 2));
       expect((await outside.api("/ready")).status).to.equal(200);
 
