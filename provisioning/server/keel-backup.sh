@@ -185,6 +185,8 @@ shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 shared_buffers = '32MB'
 archive_mode = off
+# No queries during recovery: a hot standby would need the production server's limits.
+hot_standby = off
 max_connections = 10
 CONF
   printf 'local all postgres peer\n' >"${DRILL_DIR}/pg_hba.conf"
@@ -232,10 +234,10 @@ status_json() {
     {
       stanza: ($info[0].name // null),
       repositoryStatus: ($info[0].status.message // "unknown"),
-      backups: [($info[0].backup // [])[] | {label, type, start: .timestamp.start, stop: .timestamp.stop,
+      backups: [($info[0].backup // [])[] | {label: .label, type: .type, start: .timestamp.start, stop: .timestamp.stop,
         size: .info.size, repositorySize: .info.repository.delta}],
       lastFull: $full, lastDiff: $diff,
-      wal: ($archiver // {}) + {oldest: ($info[0].archive[0].min // null), newest: ($info[0].archive[0].max // null)},
+      wal: (($archiver // {}) + {oldest: ($info[0].archive[0].min // null), newest: ($info[0].archive[0].max // null)}),
       walChain: (if $dropped == null then "whole" else "broken" end),
       walDropped: $dropped,
       lastDrill: $drill,
