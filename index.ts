@@ -17,7 +17,10 @@ const config = loadStackConfig();
 const names = cloudNames(config.stack, config.cloudflareAccountId);
 const { prefix } = names;
 
-const secrets = new Secrets("keel-secrets", { generation: config.secretsGeneration });
+const secrets = new Secrets("keel-secrets", {
+  generation: config.secretsGeneration,
+  backupPassphrase: config.backupPassphrase,
+});
 
 // Two buckets, each with a token scoped to it alone: the API's token cannot reach the backups.
 const r2Permissions = r2ObjectPermissionGroups();
@@ -28,6 +31,7 @@ const storage = new Storage("keel-storage", {
   bucketName: names.bucketName,
   endpoint: names.r2Endpoint,
   retainData: config.retainData,
+  adopt: config.adoptBuckets,
 });
 const backupStorage = new Storage("keel-backup-storage", {
   accountId: config.cloudflareAccountId,
@@ -36,6 +40,7 @@ const backupStorage = new Storage("keel-backup-storage", {
   bucketName: names.backupBucketName,
   endpoint: names.r2Endpoint,
   retainData: config.retainData,
+  adopt: config.adoptBuckets,
   lock: { days: config.backupLockDays, prefixes: backupLockPrefixes() },
 });
 
@@ -51,6 +56,7 @@ const host =
         volumeName: names.volumeName,
         volumeSizeGb: config.volumeSizeGb,
         retainData: config.retainData,
+        adoptVolumeId: config.adoptVolumeId,
         alertEmail: config.alertEmail,
       }).host;
 

@@ -30,10 +30,13 @@ export const CONFIG_KEYS = [
   "backupRetentionFull",
   "backupLockDays",
   "restore",
+  "adoptVolumeId",
+  "adoptBuckets",
+  "backupPassphrase",
 ] as const;
 
 /** The keys that hold secrets: read as secrets, never into Settings. */
-export const SECRET_KEYS: readonly string[] = ["sshPrivateKey"];
+export const SECRET_KEYS: readonly string[] = ["sshPrivateKey", "backupPassphrase"];
 
 /** DigitalOcean regions that offer droplets, block volumes and reserved IPs. */
 export const REGIONS = [
@@ -145,6 +148,10 @@ export interface Settings {
    * restore the database to; `pulumi up` applies each value once.
    */
   readonly restore: string;
+  /** A data volume kept by an earlier `pulumi destroy`: the stack adopts it instead of a new one. */
+  readonly adoptVolumeId: string | undefined;
+  /** The evidence and backup buckets kept by an earlier `pulumi destroy` are adopted. */
+  readonly adoptBuckets: boolean;
 }
 
 /** Harmless stand-ins for the cloud-account keys, which the local platform may leave out. */
@@ -669,6 +676,19 @@ export function checkSettings(
   checkEmail(r, "alertEmail", alertEmail);
 
   const existingHost = readExistingHost(r, real);
+  let adoptVolumeId: string | undefined;
+  if (r.has("adoptVolumeId")) {
+    adoptVolumeId = r.string("adoptVolumeId");
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(adoptVolumeId)) {
+      r.fail(
+        "adoptVolumeId",
+        `must be a DigitalOcean volume id (a UUID, from \`doctl compute volume list\`), got "${adoptVolumeId}"`,
+      );
+    }
+    if (existingHost !== undefined) {
+      r.fail("adoptVolumeId", "has no meaning with keel:existingHost, which creates no volume");
+    }
+  }
   const backup = readBackupPolicy(r);
   const retainData = r.boolean("retainData", true);
   if (!retainData && backup.lockDays > 0) {
@@ -704,6 +724,8 @@ export function checkSettings(
     backupRetentionFull: backup.retentionFull,
     backupLockDays: backup.lockDays,
     restore: readRestore(r),
+    adoptVolumeId,
+    adoptBuckets: r.boolean("adoptBuckets", false),
   };
   return { settings, problems: r.problems };
 }

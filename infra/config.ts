@@ -16,6 +16,11 @@ export interface StackConfig extends Settings {
   readonly stack: string;
   /** The private half of sshPublicKey, used by Pulumi to provision the server. Secret. */
   readonly sshPrivateKey: pulumi.Output<string>;
+  /**
+   * The passphrase of an existing backup repository (an adopted backup bucket), or undefined to
+   * generate one. Secret.
+   */
+  readonly backupPassphrase: pulumi.Output<string> | undefined;
 }
 
 /** Reads and validates the stack's configuration; throws a ConfigError listing every problem. */
@@ -33,5 +38,10 @@ export function loadStackConfig(): StackConfig {
   const sshPrivateKey = config.getSecret("sshPrivateKey");
   if (sshPrivateKey === undefined) problems.push(missingCredential("keel:sshPrivateKey"));
   if (problems.length > 0 || sshPrivateKey === undefined) throw new ConfigError(problems);
-  return { ...settings, stack: pulumi.getStack(), sshPrivateKey };
+  return {
+    ...settings,
+    stack: pulumi.getStack(),
+    sshPrivateKey,
+    backupPassphrase: config.getSecret("backupPassphrase"),
+  };
 }

@@ -17,6 +17,8 @@ export const SECRET_LENGTHS = {
 export interface SecretsArgs {
   /** keel:secretsGeneration; a new number rotates every secret. */
   readonly generation: number;
+  /** keel:backupPassphrase: the passphrase of an adopted backup repository, instead of a new one. */
+  readonly backupPassphrase?: pulumi.Input<string>;
 }
 
 export class Secrets extends pulumi.ComponentResource {
@@ -59,7 +61,10 @@ export class Secrets extends pulumi.ComponentResource {
     this.redisPassword = password("redis", SECRET_LENGTHS.redisPassword);
     this.jwtSecret = password("jwt", SECRET_LENGTHS.jwtSecret);
     this.adminApiKey = password("admin-api-key", SECRET_LENGTHS.adminApiKey);
-    this.backupCipherPass = password("backup-cipher-pass", SECRET_LENGTHS.backupCipherPass, false);
+    this.backupCipherPass =
+      args.backupPassphrase === undefined
+        ? password("backup-cipher-pass", SECRET_LENGTHS.backupCipherPass, false)
+        : pulumi.secret(args.backupPassphrase);
 
     this.registerOutputs({
       postgresPassword: this.postgresPassword,

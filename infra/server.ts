@@ -20,6 +20,8 @@ export interface ServerArgs {
   readonly volumeSizeGb: number;
   /** Keep the data volume when the stack is destroyed. */
   readonly retainData: boolean;
+  /** Adopt this existing volume (kept by an earlier destroy) instead of creating one. */
+  readonly adoptVolumeId?: string;
   /** Where DigitalOcean sends CPU, memory and disk alerts. */
   readonly alertEmail: string;
 }
@@ -108,7 +110,11 @@ export class Server extends pulumi.ComponentResource {
         initialFilesystemLabel: "keel-data",
         description: "Keel data: PostgreSQL cluster, certificates, API releases",
       },
-      { ...parent, retainOnDelete: args.retainData },
+      {
+        ...parent,
+        retainOnDelete: args.retainData,
+        ...(args.adoptVolumeId === undefined ? {} : { import: args.adoptVolumeId }),
+      },
     );
     const attachment = new digitalocean.VolumeAttachment(
       `${name}-data-attachment`,

@@ -64,6 +64,8 @@ export interface StorageArgs {
   readonly tokenName: string;
   /** R2 object read and write (r2ObjectPermissionGroups). */
   readonly permissionGroups: pulumi.Input<PermissionGroup>[];
+  /** Adopt the bucket of this name (kept by an earlier destroy) instead of creating it. */
+  readonly adopt?: boolean;
   /** Lock rules for the bucket's objects; none when absent or 0 days. */
   readonly lock?: BucketLock;
   /** The bucket's name and the account's S3 endpoint (infra/names.ts). */
@@ -86,7 +88,12 @@ export class Storage extends pulumi.ComponentResource {
     const bucket = new cloudflare.R2Bucket(
       `${name}-bucket`,
       { accountId: args.accountId, name: args.bucketName },
-      { parent: this, retainOnDelete: args.retainData },
+      {
+        parent: this,
+        retainOnDelete: args.retainData,
+        // Cloudflare's import id of a bucket: account, name, jurisdiction.
+        ...(args.adopt === true ? { import: `${args.accountId}/${args.bucketName}/default` } : {}),
+      },
     );
 
     const token = new cloudflare.ApiToken(

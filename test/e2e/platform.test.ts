@@ -3,7 +3,7 @@
 // of reprovisioning (idempotence, only what changed, zero-downtime releases and rollback,
 // secret rotation) and through faults (a killed instance, Postgres and Redis outages, a reboot).
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
@@ -628,7 +628,10 @@ rm -f "$p"; echo "found=$found"`;
       const undo = await restore("undo");
       expect(undo.output).to.include("undid the last restore");
       expect(await systemNames()).to.deep.equal(all);
-      expect((await status()).replacedClusters.length).to.be.at.least(2);
+      // The cluster undo put back left the kept ones; the undone one is kept in its place.
+      const kept = (await status()).replacedClusters;
+      expect(kept).to.have.length(1);
+      expect(kept[0]).to.match(/-undone$/);
 
       await createSystem("pitr-4-after-undo");
       await archiveNow();
@@ -650,66 +653,6 @@ rm -f "$p"; echo "found=$found"`;
       expect(error?.message).to.include("is before the oldest backup");
       expect(await systemNames()).to.deep.equal(before);
       await restore("");
-    });
-
-    it("when the backup bucket is unreachable, then backups fail loudly, the database keeps serving, and all recovers once it is back", async () => {
-      // The bucket's TLS front stops: connections are refused, as when R2 cannot be reached.
-      const nginxPidFile = standin.backupS3.pidFiles[1] ?? "";
-      process.kill(Number(readFileSync(nginxPidFile, "utf8")), "SIGTERM");
-      let resumed = false;
-      const resume = () => {
-        const nginx = spawn(
-          "ip",
-          [
-            "netns",
-            "exec",
-            standin.namespace,
-            "chroot",
-            join(standin.runDir, "s3root"),
-            "nginx",
-            "-c",
-            "/srv/s3/nginx.conf",
-          ],
-          { detached: true, stdio: "ignore" },
-        );
-        nginx.unref();
-        writeFileSync(nginxPidFile, `${nginx.pid}\n`);
-        resumed = true;
-      };
-      try {
-        const traffic = load();
-        const backup = await standin.ssh("systemctl start keel-backup-diff.service");
-        expect(backup.code).to.not.equal(0);
-        expect(
-          (
-            await sh(standin, "systemctl show -p ActiveState --value keel-backup-diff.service")
-          ).trim(),
-        ).to.equal("failed");
-        expect(
-          await sh(
-            standin,
-            "journalctl -u keel-backup-diff.service -o cat --no-pager | tail -n 20",
-          ),
-        ).to.include("keel-backup: error:");
-        await sh(standin, `runuser -u postgres -- psql -d keel -tAc "SELECT pg_switch_wal()"`);
-        const result = await traffic.stop();
-        log(`${result.ok} requests while the backup bucket was down, ${result.failed} failed`);
-        expectNoFailures(result);
-        resume();
-      } finally {
-        if (!resumed) resume();
-      }
-      // Anything but a refused connection (000) means nginx answers again.
-      await waitInside(
-        standin,
-        `curl -s -o /dev/null -w %{http_code} ${standin.backupS3.endpoint}/ | sed 's/^000$/down/'`,
-        "403",
-        30,
-      );
-      await archiveNow();
-      await sh(standin, "systemctl start keel-backup-diff.service");
-      await sh(standin, "systemctl start keel-backup-watch.service");
-      expect((await status()).walChain).to.equal("whole");
     });
   });
 

@@ -249,7 +249,7 @@ describe("stack configuration", () => {
     it("when a key is close to no setting, then it is refused with the settings listed", () => {
       const [problem] = problemsOf({ favouriteColour: "blue" });
       expect(problem).to.match(
-        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits, backupRetentionFull, backupLockDays, restore$/,
+        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits, backupRetentionFull, backupLockDays, restore, adoptVolumeId, adoptBuckets, backupPassphrase$/,
       );
       expect(closestKey("favouriteColour")).to.equal(undefined);
     });

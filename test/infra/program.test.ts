@@ -467,6 +467,55 @@ describe("the Pulumi program under mocks", () => {
     });
   });
 
+  describe("bringing back a destroyed stack's kept volume and buckets", () => {
+    const VOLUME = "digitalocean:index/volume:Volume";
+    const BUCKET = "cloudflare:index/r2Bucket:R2Bucket";
+    const imports = (run: ProgramRun) => [
+      one(run, VOLUME, "keel-server-data").options.import,
+      one(run, BUCKET, "keel-storage-bucket").options.import,
+      one(run, BUCKET, "keel-backup-storage-bucket").options.import,
+    ];
+
+    it("when nothing is to be adopted (the default), then every resource is created", () => {
+      expect(imports(staging)).to.deep.equal([undefined, undefined, undefined]);
+    });
+
+    it("when keel:adoptVolumeId and keel:adoptBuckets are set, then the stack imports the kept volume and both buckets", async () => {
+      const volumeId = "506f78a4-e098-11e5-ad9f-000f53306ae1";
+      const run = await runProgram({
+        ...stagingConfig(),
+        adoptVolumeId: volumeId,
+        adoptBuckets: true,
+      });
+      const account = "fedcba9876543210fedcba9876543210";
+      expect(imports(run)).to.deep.equal([
+        volumeId,
+        `${account}/keel-staging-evidence/default`,
+        `${account}/keel-staging-backups/default`,
+      ]);
+      // Adopted, they stay what they were: the same names, kept again on destroy.
+      expect(one(run, VOLUME, "keel-server-data").inputs.name).to.equal("keel-staging-data");
+      expect(one(run, VOLUME, "keel-server-data").options.retainOnDelete).to.equal(true);
+    });
+  });
+
+  describe("with keel:backupPassphrase (the kept repository's)", () => {
+    it("then the backups step encrypts with it and no passphrase is generated", async () => {
+      const run = await runProgram({
+        ...stagingConfig(),
+        backupPassphrase: "KeptRepositoryPassphrase0123456789",
+      });
+      const conf = decodePayload(plain(command(run, "backups").inputs.stdin) as string).find(
+        (f) => f.path === "files/etc/pgbackrest/pgbackrest.conf",
+      )?.content;
+      expect(conf).to.include("repo1-cipher-pass=KeptRepositoryPassphrase0123456789\n");
+      expect(
+        byType(run, "random:index/randomPassword:RandomPassword").map((p) => p.name),
+      ).not.to.include("keel-secrets-backup-cipher-pass");
+      expect(run.secretOutputs).to.include("backupPassphrase");
+    });
+  });
+
   describe("with retainData", () => {
     /** retainOnDelete of the volume and of the two buckets. */
     const retained = (run: ProgramRun) =>
@@ -551,6 +600,16 @@ describe("the Pulumi program under mocks", () => {
         "a backup lock with retainData false",
         { retainData: false },
         /keel:backupLockDays \(7\) locks backups against deletion/,
+      ],
+      [
+        "a volume id that is not one",
+        { adoptVolumeId: "keel-staging-data" },
+        /keel:adoptVolumeId must be a DigitalOcean volume id/,
+      ],
+      [
+        "a volume to adopt for an existing host",
+        { adoptVolumeId: "506f78a4-e098-11e5-ad9f-000f53306ae1", existingHost: "49.13.87.210" },
+        /keel:adoptVolumeId has no meaning with keel:existingHost/,
       ],
       [
         "a restore time without its offset",

@@ -111,7 +111,7 @@ export async function runProgram(
   const calls: string[] = [];
   const options = new Map<string, { dependsOn: string[]; options: pulumi.CustomResourceOptions }>();
 
-  pulumi.runtime.setAllConfig(toConfig(config), ["keel:sshPrivateKey"]);
+  pulumi.runtime.setAllConfig(toConfig(config), ["keel:sshPrivateKey", "keel:backupPassphrase"]);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
