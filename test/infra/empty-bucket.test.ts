@@ -1,6 +1,7 @@
 // The bucket emptier that `pulumi destroy` runs before deleting the R2 bucket, against a real
 // S3-compatible server (s3rver) and run as the command runs it: a process reading JSON on stdin.
-import { execFile, spawn } from "node:child_process";
+import { runCommand } from "../support/run";
+import { execFile } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,19 +61,11 @@ describe("emptying the bucket on destroy", function () {
 
   /** Runs the command as the emptier does; asynchronously, as s3rver answers in this process. */
   const runEmptier = (input: unknown, cwd = ROOT) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn("sh", ["-c", EMPTY_BUCKET_COMMAND], {
-        cwd,
-        // Only the SDK's notice that it will need Node 22 in 2027; stderr must hold nothing else.
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("error", reject);
-      child.on("close", (status) => resolve({ status, stdout, stderr }));
-      child.stdin.end(JSON.stringify(input));
+    runCommand("sh", ["-c", EMPTY_BUCKET_COMMAND], {
+      cwd,
+      // Only the SDK's notice that it will need Node 22 in 2027; stderr must hold nothing else.
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      stdin: JSON.stringify(input),
     });
 
   const count = async (name = bucket): Promise<number> =>

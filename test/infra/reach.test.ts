@@ -1,6 +1,6 @@
 // The check that the server answers SSH from the machine running `pulumi up`, against throwaway
 // servers on 127.0.0.1, and run as the reach command runs it: a process reading JSON on stdin.
-import { spawn } from "node:child_process";
+import { runCommand } from "../support/run";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -45,16 +45,7 @@ function request(port: number, overrides: Partial<ReachRequest> = {}): ReachRequ
 
 /** Runs the command as the reach command does, from the project directory. */
 const runReach = (input: unknown) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn("sh", ["-c", REACH_COMMAND], { cwd: ROOT });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(JSON.stringify(input));
-  });
+  runCommand("sh", ["-c", REACH_COMMAND], { cwd: ROOT, stdin: JSON.stringify(input) });
 
 describe("checking that the server answers SSH", function () {
   this.timeout(30_000);

@@ -1,7 +1,7 @@
 // `npm run check`: the stack file validated offline with the rules `pulumi up` applies, plus the
 // secrets and provider tokens it needs. The exit status is checked on the real CLI in a child
 // process; the other cases call the same function in this process.
-import { spawn } from "node:child_process";
+import { runCommand, type Run } from "../support/run";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,25 +36,10 @@ const GOOD = `config:
     secure: v1:bm90LXJlYWxseS1lbmNyeXB0ZWQ=
 `;
 
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function checkCli(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "tools/check.ts", ...args], {
-      cwd: ROOT,
-      env: NO_TOKENS,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  return runCommand(process.execPath, ["--import", "tsx", "tools/check.ts", ...args], {
+    cwd: ROOT,
+    env: NO_TOKENS,
   });
 }
 

@@ -1,29 +1,14 @@
 // The verification CLI's command line and its pre-flight DNS check, run as an operator runs it:
 // the real CLI in a child process.
-import { spawn } from "node:child_process";
+import { runCommand, type Run } from "../support/run";
 import { join } from "node:path";
 import { expect } from "chai";
 
 const ROOT = join(__dirname, "..", "..");
 
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function verify(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "tools/verify/cli.ts", ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  return runCommand(process.execPath, ["--import", "tsx", "tools/verify/cli.ts", ...args], {
+    cwd: ROOT,
   });
 }
 
