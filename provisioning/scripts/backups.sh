@@ -17,14 +17,6 @@ readonly UNITS=(keel-backup-full.service keel-backup-diff.service keel-restore-d
 readonly TIMERS=(keel-backup-full.timer keel-backup-diff.timer keel-restore-drill.timer
   keel-backup-watch.timer)
 
-as_postgres() {
-  runuser -u postgres -- "$@"
-}
-
-pgbackrest_run() {
-  as_postgres pgbackrest --config="${PGBACKREST_CONF}" --stanza="${STANZA}" "$@"
-}
-
 install_layout() {
   local dir
   for dir in "${BACKUP_DIR}" "${SPOOL_DIR}" "${STATE_DIR}" "${LOG_DIR}"; do

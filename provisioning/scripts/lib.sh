@@ -130,6 +130,16 @@ ensure_dir() {
   note_change "directory ${path}"
 }
 
+as_postgres() {
+  runuser -u postgres -- "$@"
+}
+
+# pgbackrest_run ARGS...: pgBackRest as postgres on Keel's stanza; PGBACKREST_CONF and STANZA
+# come from the backup layout the calling step sources.
+pgbackrest_run() {
+  as_postgres pgbackrest --config="${PGBACKREST_CONF}" --stanza="${STANZA}" "$@"
+}
+
 apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -q -y \
     -o DPkg::Lock::Timeout=600 \

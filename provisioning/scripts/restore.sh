@@ -14,14 +14,6 @@ source "$1/lib.sh"
 
 readonly PG_UNIT=postgresql@17-main.service
 
-as_postgres() {
-  runuser -u postgres -- "$@"
-}
-
-pgbackrest_run() {
-  as_postgres pgbackrest --config="${PGBACKREST_CONF}" --stanza="${STANZA}" "$@"
-}
-
 applied_file() {
   printf '%s/restore-applied.json' "${STATE_DIR}"
 }
@@ -30,10 +22,10 @@ epoch_of() {
   date -u -d "$1" +%s 2>/dev/null || die "keel:restore \"$1\" is not a time: use latest, undo or an RFC 3339 time such as 2026-12-02T14:05:00Z"
 }
 
-# check_target TARGET: refuses a time before the oldest backup or after the newest archived WAL.
+# check_target TARGET INFO: refuses a time before the oldest backup or after the newest
+# archived WAL; INFO is the repository's `pgbackrest info` JSON.
 check_target() {
-  local target="$1" info oldest newest when
-  info="$(pgbackrest_run --output=json info)" || die "the backup repository cannot be reached"
+  local target="$1" info="$2" oldest newest when
   [[ "$(jq '.[0].backup | length' <<<"${info}")" != 0 ]] || die "there is no backup to restore"
   [[ "${target}" == latest ]] && return 0
   when="$(epoch_of "${target}")"
@@ -125,10 +117,11 @@ put_back() {
 }
 
 restore_to() {
-  local target="$1" instances=() aside label needed
-  check_target "${target}"
+  local target="$1" instances=() aside label needed info
+  info="$(pgbackrest_run --output=json info)" || die "the backup repository cannot be reached"
+  check_target "${target}" "${info}"
   mapfile -t instances < <(running_instances)
-  needed="$(pgbackrest_run --output=json info | jq '.[0].backup[-1].info.size * 1.2 | floor')"
+  needed="$(jq '.[0].backup[-1].info.size * 1.2 | floor' <<<"${info}")"
   make_room "${needed}"
   ROLES_FILE="$(mktemp)"
   save_login_roles "${ROLES_FILE}"
@@ -137,7 +130,7 @@ restore_to() {
   # is not the repository's: there the newest timeline is.
   local timeline=""
   if [[ "$(as_postgres psql -X -tA -c "SELECT system_identifier FROM pg_control_system()")" == \
-    "$(pgbackrest_run --output=json info | jq -r '.[0].db[-1]["system-id"]')" ]]; then
+    "$(jq -r '.[0].db[-1]["system-id"]' <<<"${info}")" ]]; then
     timeline="$(as_postgres psql -X -tA -c "SELECT timeline_id FROM pg_control_checkpoint()")"
   fi
   stop_database "${instances[@]}"
