@@ -35,8 +35,8 @@ export interface S3Endpoint {
 
 /** The backup bucket: moto behind nginx, HTTPS with pebble's localhost certificate. */
 export interface BackupS3Endpoint extends S3Endpoint {
-  /** moto's and nginx's pid files: SIGSTOP them for an outage, SIGCONT to end it. */
-  readonly pidFiles: readonly string[];
+  /** A host path: while a file is there, the bucket answers every request 503 (an outage). */
+  readonly outageFlag: string;
 }
 
 export interface BootOptions {
@@ -82,6 +82,11 @@ export interface Standin extends StandinAccess {
   readonly failedUnits: readonly string[];
   /** `systemctl reboot` in the guest; resolves when it is booted again and SSH answers. */
   reboot(): Promise<void>;
+  /**
+   * A rebuilt droplet: cuts the guest's power (no clean shutdown), boots a fresh root
+   * filesystem with new host keys, on the old /srv/keel ("keep") or none ("discard").
+   */
+  replaceRoot(volume: "keep" | "discard"): Promise<void>;
   /** Powers the guest off and removes everything; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -107,6 +112,7 @@ export interface ReadyEvent {
 type HarnessEvent =
   | ReadyEvent
   | { event: "guest-rebooting"; boot: number }
+  | { event: "guest-replaced"; boot: number }
   | { event: "guest-ready"; boot: number; state: string; failedUnits: string[] }
   | { event: "guest-failed"; boot: number; message: string }
   | { event: "guest-exited"; status: number }
@@ -339,9 +345,7 @@ class RunningStandin extends StandinConnection implements Standin {
   }
 
   async reboot(): Promise<void> {
-    this.assertUp();
-    const before = this.boot;
-    await this.harness.hold(async () => {
+    await this.nextBoot("a reboot", async () => {
       // sshd may go down before the session ends; the harness's events tell what happened.
       const result = await this.ssh("systemctl reboot", { timeoutMs: 60_000 }).catch(
         () => undefined,
@@ -349,23 +353,40 @@ class RunningStandin extends StandinConnection implements Standin {
       if (result && result.code !== 0) {
         throw new Error(`systemctl reboot failed (${result.code}): ${result.stderr}`);
       }
+    });
+  }
+
+  async replaceRoot(volume: "keep" | "discard"): Promise<void> {
+    await this.nextBoot("a new root filesystem", () => {
+      this.harness.child.stdin.write(`replace-root ${volume}-volume\n`);
+      return Promise.resolve();
+    });
+  }
+
+  /** Runs `trigger`, then waits until the guest has booted again and SSH answers. */
+  private async nextBoot(what: string, trigger: () => Promise<void>): Promise<void> {
+    this.assertUp();
+    const before = this.boot;
+    await this.harness.hold(async () => {
+      await trigger();
       const event = await this.harness.waitFor(
         (e) =>
           ((e.event === "guest-ready" || e.event === "guest-failed") && e.boot > before) ||
+          (e.event === "guest-failed" && e.boot < 0) ||
           e.event === "guest-exited",
         REBOOT_TIMEOUT_MS,
-        "the guest to come back after a reboot",
+        `the guest to come back after ${what}`,
       );
       if (event.event !== "guest-ready") {
         throw this.harness.error(
-          `the guest did not come back after a reboot: ${JSON.stringify(event)}`,
+          `the guest did not come back after ${what}: ${JSON.stringify(event)}`,
         );
       }
       this.boot = event.boot;
       this.systemState = event.state;
       this.failedUnits = event.failedUnits;
       const probe = await this.ssh("true", { timeoutMs: 60_000 });
-      if (probe.code !== 0) throw new Error(`SSH after the reboot: exit ${probe.code}`);
+      if (probe.code !== 0) throw new Error(`SSH after ${what}: exit ${probe.code}`);
     });
   }
 

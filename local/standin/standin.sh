@@ -4,7 +4,10 @@
 #
 #   standin.sh up [--forward GUEST_PORT]... [--until-signal]
 #                                            boot one; serve until stdin closes or reads "stop",
-#                                            or with --until-signal until SIGTERM (npm run local)
+#                                            or with --until-signal until SIGTERM (npm run local).
+#                                            On stdin, "replace-root keep-volume" (or
+#                                            discard-volume) cuts the guest's power and boots a
+#                                            fresh root filesystem: a rebuilt droplet
 #   standin.sh build [--server-packages]     build (or verify) the cached root filesystem and
 #                                            print its path; with Keel's server packages added
 # Beside the guest run pebble (ACME), s3rver (the API's bucket) and moto behind nginx (the
@@ -47,7 +50,7 @@ FORWARDS=(22 80 443)
 UNTIL_SIGNAL=""
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 check_host() {
@@ -242,8 +245,9 @@ serve_until_stopped() {
   while IFS= read -r line; do
     case "${line}" in
       stop) break ;;
+      "replace-root keep-volume" | "replace-root discard-volume") request_replace "${line#* }" ;;
       "") ;;
-      *) log "ignoring unknown request '${line}' (only 'stop' is understood)" ;;
+      *) log "ignoring unknown request '${line}' (see the usage of up)" ;;
     esac
   done
   log "stop requested"

@@ -1,24 +1,33 @@
 # shellcheck shell=bash
 # The guest: a per-run copy of the root filesystem on a tmpfs, booted with systemd-nspawn in
 # the run's namespace. A supervisor relaunches nspawn when the guest reboots (nspawn exits with
-# status 133 then), so `systemctl reboot` in the guest behaves like a droplet's reboot.
+# status 133 then), so `systemctl reboot` in the guest behaves like a droplet's reboot, and
+# when the harness replaced its root filesystem, like a droplet rebuilt on the same volume.
 
 readonly NSPAWN_REBOOT_STATUS=133
 # On a host with cgroup v1 (and v2 beside it), the guest needs both of these.
 readonly CGROUP_HIERARCHIES=(/sys/fs/cgroup/unified /sys/fs/cgroup/systemd)
 
-# prepare_rootfs ARCHIVE: extracts, then gives this run its own machine-id, root SSH key,
-# hosts file, host keys and trust in pebble's TLS CA. The last two take seconds (RSA, the CA
-# store's rehash), so they run in the background while the network comes up; await_host_keys
-# waits for them.
-IDENTITY_PID=""
+# The guest's data volume. On a droplet it is a block device mounted at /srv/keel; here it is
+# that directory of the guest's root filesystem, which replace_root can keep.
+readonly GUEST_VOLUME="srv/keel"
+
+# prepare_rootfs ARCHIVE: extracts onto a tmpfs, then gives the guest its identity.
 prepare_rootfs() {
   local archive="$1"
-  local root="${RUN_DIR}/root"
   stage "extracting the root filesystem onto a tmpfs"
-  mkdir -p "${root}"
-  mount -t tmpfs -o "size=${KEEL_STANDIN_TMPFS_SIZE:-8g},mode=0755" "${NS}" "${root}"
-  zstd -q -dc "${archive}" | tar "${ROOTFS_TAR_FLAGS[@]}" -xpf - -C "${root}"
+  mkdir -p "${RUN_DIR}/root"
+  mount -t tmpfs -o "size=${KEEL_STANDIN_TMPFS_SIZE:-8g},mode=0755" "${NS}" "${RUN_DIR}/root"
+  zstd -q -dc "${archive}" | tar "${ROOTFS_TAR_FLAGS[@]}" -xpf - -C "${RUN_DIR}/root"
+  give_identity
+}
+
+# give_identity: the guest's own machine-id, host keys and trust in pebble's TLS CA, the run's
+# root SSH key, and its hosts file. Host keys and the CA store's rehash take seconds, so they
+# run in the background while the network comes up; await_host_keys waits for them.
+IDENTITY_PID=""
+give_identity() {
+  local root="${RUN_DIR}/root"
   stage "giving the guest its own identity, keys and CA trust"
   (
     chroot "${root}" ssh-keygen -q -A
@@ -28,7 +37,9 @@ prepare_rootfs() {
   chroot "${root}" systemd-machine-id-setup >/dev/null 2>&1
   install -m 0644 "${RUN_DIR}/pebble/ca.pem" \
     "${root}/usr/local/share/ca-certificates/keel-standin-pebble-tls.crt"
-  ssh-keygen -q -t ed25519 -N '' -C "${NS}" -f "${RUN_DIR}/id_ed25519"
+  if [[ ! -f "${RUN_DIR}/id_ed25519" ]]; then
+    ssh-keygen -q -t ed25519 -N '' -C "${NS}" -f "${RUN_DIR}/id_ed25519"
+  fi
   install -d -m 0700 "${root}/root/.ssh"
   install -m 0600 "${RUN_DIR}/id_ed25519.pub" "${root}/root/.ssh/authorized_keys"
   cat >"${root}/etc/hosts" <<HOSTS
@@ -37,6 +48,51 @@ prepare_rootfs() {
 ::1 localhost ip6-localhost ip6-loopback
 127.0.0.1 ${STANDIN_DOMAIN}
 HOSTS
+}
+
+# replace_root keep-volume|discard-volume: what a droplet replaced by `pulumi up` gets: a fresh
+# root filesystem with new host keys and machine-id, and the old volume or none. The guest must
+# be down (power_cut).
+replace_root() {
+  local mode="$1"
+  local root="${RUN_DIR}/root"
+  local kept="${root}/.keel-kept-volume"
+  stage "replacing the guest's root filesystem (${mode})"
+  if [[ "${mode}" == "keep-volume" && -d "${root}/${GUEST_VOLUME}" ]]; then
+    mv -T "${root}/${GUEST_VOLUME}" "${kept}"
+  fi
+  find "${root}" -mindepth 1 -maxdepth 1 ! -name "${kept##*/}" -exec rm -rf {} +
+  zstd -q -dc "$(rootfs_archive_path)" | tar "${ROOTFS_TAR_FLAGS[@]}" -xpf - -C "${root}"
+  if [[ -d "${kept}" ]]; then
+    mv -T "${kept}" "${root}/${GUEST_VOLUME}"
+  fi
+  give_identity
+  await_host_keys "$(<"${RUN_DIR}/ports/22")"
+}
+
+# power_cut: kills the guest's PID 1, and with it every process of the guest, without warning.
+power_cut() {
+  local nspawn_pid pid
+  nspawn_pid="$(<"${RUN_DIR}/nspawn.pid")"
+  for pid in $(pgrep -P "${nspawn_pid}"); do
+    if [[ "$(awk '/^NSpid:/ {print $NF}' "/proc/${pid}/status" 2>/dev/null)" == "1" ]]; then
+      log "cutting the guest's power (killing its PID 1, host pid ${pid})"
+      kill -KILL "${pid}"
+      return 0
+    fi
+  done
+  fail "found no PID 1 of the guest under systemd-nspawn ${nspawn_pid}"
+}
+
+# request_replace MODE: asks the supervisor to boot a new root filesystem once the guest is down.
+request_replace() {
+  if ! nspawn_alive; then
+    log "no running guest to replace"
+    emit '{"event":"guest-failed","boot":-1,"message":"no running guest to replace"}'
+    return 0
+  fi
+  printf '%s\n' "$1" >"${RUN_DIR}/replace"
+  power_cut
 }
 
 # await_host_keys: waits for the guest's host keys, then trusts exactly them for this run.
@@ -188,6 +244,12 @@ supervise_guest() {
     rm -f "${RUN_DIR}/nspawn.pid"
     if [[ -e "${RUN_DIR}/stopping" ]]; then
       return 0
+    fi
+    if [[ -f "${RUN_DIR}/replace" ]]; then
+      replace_root "$(<"${RUN_DIR}/replace")"
+      rm -f "${RUN_DIR}/replace"
+      emit "{\"event\":\"guest-replaced\",\"boot\":${boot}}"
+      continue
     fi
     if ((status != NSPAWN_REBOOT_STATUS)); then
       log "systemd-nspawn exited with status ${status}; the guest is down"

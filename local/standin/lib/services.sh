@@ -180,6 +180,8 @@ http {
     ssl_certificate_key /srv/s3/key.pem;
     client_max_body_size 0;
     location / {
+      # An R2 outage on request: while this file exists, every request gets a 503.
+      if (-f /srv/s3/outage) { return 503; }
       proxy_pass http://127.0.0.1:${back};
       proxy_set_header Host \$http_host;
       proxy_request_buffering off;
@@ -239,6 +241,6 @@ backup_s3_json() {
   read -r key secret <"${RUN_DIR}/backup-s3.credentials"
   printf '"backupS3":{"endpoint":"https://localhost:%s","region":"%s","bucket":"%s",' \
     "$(<"${RUN_DIR}/relays/backup-s3")" "${BACKUP_S3_REGION}" "${BACKUP_S3_BUCKET}"
-  printf '"accessKeyId":"%s","secretAccessKey":"%s","pidFiles":["%s","%s"]}' "${key}" "${secret}" \
-    "${RUN_DIR}/backup-s3-moto.pid" "${RUN_DIR}/backup-s3-nginx.pid"
+  printf '"accessKeyId":"%s","secretAccessKey":"%s","outageFlag":"%s"}' "${key}" "${secret}" \
+    "${RUN_DIR}/s3root/srv/s3/outage"
 }
