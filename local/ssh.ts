@@ -4,7 +4,7 @@
 // status; remote.CopyToRemote creates the file over SFTP, where a new file gets mode
 // 0666 & ~umask whatever the local file's mode is. A failure to reach the host is an error; a
 // command that fails is not: its exit code comes back.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { chmod, copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -161,6 +161,18 @@ export async function runSsh(
     }
     return { code: done.code, stdout, stderr };
   });
+}
+
+/**
+ * Starts `command` and hands back the ssh client, for output read while it runs (a session
+ * that outlives the server it runs on, say). Its stdin is closed.
+ */
+export function spawnSsh(target: SshTarget, command: string): ChildProcessWithoutNullStreams {
+  const args = [...clientOptions(target), "-p", String(target.port)];
+  args.push("--", `${target.user}@${target.host}`, command);
+  const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin.end();
+  return child;
 }
 
 function sftpQuote(path: string): string {

@@ -67,7 +67,11 @@ until [ "$(${command})" = "${expected}" ]; do
   sleep 0.1
 done
 echo $(( ($(date +%s%N) - start) / 1000000 ))`;
-  return Number((await sh(standin, script)).trim());
+  const result = await standin.ssh(script, { timeoutMs: (timeoutSeconds + 60) * 1000 });
+  if (result.code !== 0) {
+    throw new Error(`\`${command}\` did not print ${expected} within ${timeoutSeconds}s`);
+  }
+  return Number(result.stdout.trim());
 }
 
 export interface ReadyBody {
