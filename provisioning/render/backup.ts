@@ -131,10 +131,11 @@ pg1-socket-path=/run/postgresql
 /** PostgreSQL's side: archive every WAL segment, and at least once a minute. */
 export function renderArchiveConf(): string {
   return `# Managed by Keel: continuous WAL archiving to the backup repository (pgBackRest).
-# archive_timeout bounds what a lost server can lose: at most a minute of committed data.
+# archive_timeout bounds what a lost server can lose: at most a minute of committed data (50 s
+# to the switch, the rest for the upload).
 archive_mode = on
 archive_command = 'pgbackrest --config=${PGBACKREST_CONF} --stanza=${BACKUP_STANZA} archive-push %p'
-archive_timeout = 60
+archive_timeout = 50
 `;
 }
 
@@ -179,7 +180,8 @@ Nice=10
 IOSchedulingClass=idle`;
 }
 
-const BACKUP_PATHS = [BACKUP_DIR, PGBACKREST_LOG_DIR, "/run/postgresql"];
+// A full backup removes the clusters earlier restores replaced ("-": there may be none yet).
+const BACKUP_PATHS = [BACKUP_DIR, PGBACKREST_LOG_DIR, "/run/postgresql", `-${REPLACED_DIR}`];
 
 function oneshot(description: string, command: string, extra: string, readWrite: string[]): string {
   return `# Managed by Keel: ${description}.

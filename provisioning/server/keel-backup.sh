@@ -15,9 +15,18 @@ set -Eeuo pipefail
 # shellcheck source=/dev/null
 source "${KEEL_BACKUP_LAYOUT:-/etc/pgbackrest/keel.env}"
 
+# error MESSAGE: one line on stderr. When stderr is the journal (JOURNAL_STREAM names it), the
+# line is logged at priority "err" (the <3> prefix), so `journalctl -p err` finds every failure.
+error() {
+  local priority=""
+  if [[ -n "${JOURNAL_STREAM:-}" && "$(stat -L -c '%d:%i' "/proc/$$/fd/2" 2>/dev/null)" == "${JOURNAL_STREAM}" ]]; then
+    priority="<3>"
+  fi
+  printf '%skeel-backup: error: %s\n' "${priority}" "$*" >&2
+}
 
 die() {
-  printf 'keel-backup: error: %s\n' "$*" >&2
+  error "$@"
   exit 1
 }
 
@@ -83,9 +92,11 @@ run_backup() {
   record_counts "${kind}" || die "could not record the row counts before the ${kind} backup"
   info "${kind} backup started"
   if ! pgbackrest_run --type="${kind}" backup; then
+    write_state last-backup-failure "$(jq -n --arg type "${kind}" --argjson at "$(now)" '{type: $type, at: $at}')"
     refresh_info || true
     die "the ${kind} backup failed (see /var/log/pgbackrest/${STANZA}-backup.log)"
   fi
+  rm -f "${STATE_DIR}/last-backup-failure.json"
   finished="$(now)"
   refresh_info || die "the ${kind} backup finished, but pgbackrest info failed"
   local label
@@ -95,32 +106,64 @@ run_backup() {
   if [[ "${kind}" == full ]]; then
     # A new full backup starts a chain that needs none of the dropped WAL.
     rm -f "${STATE_DIR}/wal-dropped.json"
+    forget_replaced_clusters "${started}"
   fi
   info "${kind} backup ${label} done in $((finished - started)) s"
 }
 
-# The newest "dropped WAL file" warning of pgBackRest's asynchronous archive-push, if any.
-last_wal_drop() {
-  local log="${LOG_DIR}/${STANZA}-archive-push-async.log"
-  [[ -f "${log}" ]] || return 0
-  grep -h 'dropped WAL file' "${log}" | tail -n 1
+# forget_replaced_clusters SINCE: a cluster a restore replaced is kept (for keel:restore undo)
+# until a full backup started after the restore succeeds. Its name is the time it was replaced.
+forget_replaced_clusters() {
+  local since="$1" dir replaced
+  for dir in "${REPLACED_DIR}"/*/; do
+    [[ -d "${dir}" ]] || continue
+    dir="${dir%/}"
+    replaced="$(date -u -d "$(sed -E 's/^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z.*/\1-\2-\3 \4:\5:\6/' <<<"${dir##*/}")" +%s 2>/dev/null)" ||
+      continue
+    if ((replaced < since)); then
+      rm -rf --one-file-system "${dir}"
+      info "removed ${dir}, the cluster a restore replaced: the full backup since then is the way back"
+    fi
+  done
 }
 
-watch_chain() {
-  local drop last_full_start drop_time
-  refresh_info || die "the backup repository cannot be reached (pgbackrest info failed)"
-  drop="$(last_wal_drop)"
+# wal_drop: the drop that broke the chain as JSON ({at, line}), or null: the one the watch
+# recorded, else the newest "dropped WAL file" warning of pgBackRest's asynchronous archive-push
+# when it is newer than the start of the last full backup.
+wal_drop() {
+  local log="${LOG_DIR}/${STANZA}-archive-push-async.log" drop drop_time last_full_start
+  if [[ -f "${STATE_DIR}/wal-dropped.json" ]]; then
+    cat "${STATE_DIR}/wal-dropped.json"
+    return 0
+  fi
+  drop="$(grep -hs 'dropped WAL file' "${log}" | tail -n 1)" || true
   if [[ -n "${drop}" ]]; then
     drop_time="$(date -u -d "$(cut -d' ' -f1,2 <<<"${drop}" | cut -d. -f1)" +%s)"
     last_full_start="$(jq -r '.started // 0' <<<"$(read_state last-full)")"
     if ((drop_time >= last_full_start)); then
-      write_state wal-dropped "$(jq -n --argjson at "${drop_time}" --arg line "${drop}" '{at: $at, line: $line}')"
-      printf 'keel-backup: error: WAL was dropped at %s (the local queue was full while the repository was unreachable); point-in-time recovery has a gap until a new full backup; taking one now\n' \
-        "$(date -u -d "@${drop_time}" +%FT%TZ)" >&2
-      run_backup full
+      jq -n --argjson at "${drop_time}" --arg line "${drop}" '{at: $at, line: $line}'
       return 0
     fi
   fi
+  printf 'null\n'
+}
+
+# watch_chain: a dropped WAL segment newer than the last full backup breaks the chain; it stays
+# broken (walChain in the status, a failed unit each time) until a full backup succeeds, which
+# the watch itself takes as soon as the repository answers again. The drop is recorded, so that
+# log rotation cannot hide it.
+watch_chain() {
+  local drop
+  drop="$(wal_drop)"
+  if [[ "${drop}" != null ]]; then
+    write_state wal-dropped "${drop}"
+  fi
+  if [[ -f "${STATE_DIR}/wal-dropped.json" ]]; then
+    error "WAL was dropped at $(date -u -d "@$(jq -r .at "${STATE_DIR}/wal-dropped.json")" +%FT%TZ) (the local queue was full while the repository was unreachable); point-in-time recovery has a gap until a new full backup; taking one now"
+    run_backup full
+    return 0
+  fi
+  refresh_info || die "the backup repository cannot be reached (pgbackrest info failed)"
   local failed archived
   failed="$(psql -X -tA -d postgres -c "SELECT coalesce(extract(epoch FROM last_failed_time)::bigint, 0) FROM pg_stat_archiver")"
   archived="$(psql -X -tA -d postgres -c "SELECT coalesce(extract(epoch FROM last_archived_time)::bigint, 0) FROM pg_stat_archiver")"
@@ -227,16 +270,17 @@ status_json() {
       'lastFailedAt', extract(epoch FROM last_failed_time)::bigint,
       'failedCount', failed_count) FROM pg_stat_archiver" 2>/dev/null || printf 'null')"
   jq -n --argjson info "$(read_state info)" --argjson full "$(read_state last-full)" \
-    --argjson diff "$(read_state last-diff)" --argjson drill "$(read_state last-drill)" \
+    --argjson diff "$(read_state last-diff)" --argjson failure "$(read_state last-backup-failure)" \
+    --argjson drill "$(read_state last-drill)" \
     --argjson drillFailure "$(read_state last-drill-failure)" \
-    --argjson dropped "$(read_state wal-dropped)" --argjson archiver "${archiver:-null}" \
+    --argjson dropped "$(wal_drop)" --argjson archiver "${archiver:-null}" \
     --argjson replaced "$(find "${REPLACED_DIR}" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | jq -R . | jq -s .)" '
     {
       stanza: ($info[0].name // null),
       repositoryStatus: ($info[0].status.message // "unknown"),
       backups: [($info[0].backup // [])[] | {label: .label, type: .type, start: .timestamp.start, stop: .timestamp.stop,
         size: .info.size, repositorySize: .info.repository.delta}],
-      lastFull: $full, lastDiff: $diff,
+      lastFull: $full, lastDiff: $diff, lastBackupFailure: $failure,
       wal: (($archiver // {}) + {oldest: ($info[0].archive[0].min // null), newest: ($info[0].archive[0].max // null)}),
       walChain: (if $dropped == null then "whole" else "broken" end),
       walDropped: $dropped,
@@ -254,6 +298,7 @@ status_prometheus() {
     [
       gauge("keel_backup_last_success_timestamp_seconds"; "End of the last successful backup of this type."; .lastFull.finished; "{type=\"full\"}"),
       (if .lastDiff.finished == null then empty else "keel_backup_last_success_timestamp_seconds{type=\"diff\"} \(.lastDiff.finished)" end),
+      gauge("keel_backup_last_failure_timestamp_seconds"; "When the last backup failed; gone once one succeeds."; .lastBackupFailure.at; ""),
       gauge("keel_wal_last_archived_timestamp_seconds"; "When PostgreSQL last archived a WAL segment."; .wal.lastArchivedAt; ""),
       gauge("keel_wal_last_failed_timestamp_seconds"; "When archiving a WAL segment last failed."; .wal.lastFailedAt; ""),
       gauge("keel_wal_chain_whole"; "1 while no WAL was dropped since the last full backup."; (if .walChain == "whole" then 1 else 0 end); ""),
