@@ -47,7 +47,13 @@ import {
   renderNginxTls,
   renderNginxUpstream,
 } from "./render/nginx";
-import { loginRole, renderPgHba, renderPostgresConf, scramVerifier } from "./render/postgres";
+import {
+  loginRole,
+  renderPgHba,
+  renderPostgresConf,
+  renderPostgresStartReload,
+  scramVerifier,
+} from "./render/postgres";
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
 import { renderSshdConfig } from "./render/sshd";
 import {
@@ -141,6 +147,10 @@ export const STEPS: readonly StepDefinition[] = [
       file(
         "/etc/systemd/system/postgresql@.service.d/50-keel-hardening.conf",
         renderPostgresHardening(),
+      ),
+      file(
+        "/etc/systemd/system/postgresql@.service.d/60-keel-start-reload.conf",
+        renderPostgresStartReload(),
       ),
     ],
     inputs: (_v, s) => ({

@@ -67,6 +67,20 @@ timezone = 'UTC'
 `;
 }
 
+/**
+ * A drop-in that reloads PostgreSQL once it has started. A checkpointer that starts while the
+ * server is still recovering (after a crash or power cut) sleeps until checkpoint_timeout
+ * without regard to archive_timeout, and nothing wakes it when recovery ends: for up to that
+ * long no WAL segment is closed and archived. A reload wakes it (measured on PostgreSQL 17).
+ */
+export function renderPostgresStartReload(): string {
+  return `# Managed by Keel: wake the checkpointer once the server runs, so that archive_timeout
+# holds from the first minute after a crash recovery too.
+[Service]
+ExecStartPost=/usr/bin/pg_ctlcluster --skip-systemctl-redirect %i reload
+`;
+}
+
 export function renderPgHba(): string {
   return `# Managed by Keel: who may connect. Everything not listed is refused.
 # +${OWNER_ROLE} is every member of the ${OWNER_ROLE} role: the API's login roles.

@@ -14,6 +14,9 @@ readonly CLUSTER=main
 readonly UNIT="postgresql@${VERSION}-${CLUSTER}.service"
 readonly DATA_DIR="/srv/keel/postgresql/${VERSION}/${CLUSTER}"
 readonly CONF_DIR="/etc/postgresql/${VERSION}/${CLUSTER}"
+# The cluster's configuration directory lives on the volume too (CONF_DIR links to it), so a
+# rebuilt server finds the cluster whole: Debian's tools know a cluster by its configuration.
+readonly KEPT_CONF_DIR="/srv/keel/postgresql/etc/${VERSION}/${CLUSTER}"
 readonly OWNER=keel
 readonly DATABASE=keel
 
@@ -38,18 +41,37 @@ prevent_default_cluster() {
 }
 
 ensure_cluster() {
-  if pg_lsclusters --no-header | awk '{print $1 "/" $2}' | grep -qx "${VERSION}/${CLUSTER}"; then
-    return 0
-  fi
   ensure_dir /srv/keel/postgresql 0755 postgres postgres
-  if [[ -f "${DATA_DIR}/PG_VERSION" ]]; then
-    # A rebuilt server: the volume already holds the cluster; register it again.
-    pg_createcluster "${VERSION}" "${CLUSTER}" -d "${DATA_DIR}" >/dev/null
-    note_change "registered the existing cluster in ${DATA_DIR}"
-  else
+  if [[ -f "${DATA_DIR}/PG_VERSION" && -f "${KEPT_CONF_DIR}/postgresql.conf" && ! -e "${CONF_DIR}" ]]; then
+    # A rebuilt server: the volume holds the cluster and its configuration; link them again.
+    adopt_volume_owner
+    ensure_dir "${CONF_DIR%/*}" 0755 postgres postgres
+    ln -s "${KEPT_CONF_DIR}" "${CONF_DIR}"
+    note_change "adopted the cluster on the volume (${DATA_DIR})"
+  elif ! pg_lsclusters --no-header | awk '{print $1 "/" $2}' | grep -qx "${VERSION}/${CLUSTER}"; then
+    [[ ! -f "${DATA_DIR}/PG_VERSION" ]] ||
+      die "${DATA_DIR} holds a cluster but ${KEPT_CONF_DIR} no configuration; move the cluster aside to start a new one, or restore its configuration there"
     pg_createcluster "${VERSION}" "${CLUSTER}" -d "${DATA_DIR}" -p 5432 --locale C.UTF-8 \
       -- --data-checksums --auth-local=peer --auth-host=scram-sha-256 >/dev/null
     note_change "created cluster ${VERSION}/${CLUSTER} in ${DATA_DIR}"
+  fi
+  keep_configuration_on_volume
+}
+
+# keep_configuration_on_volume: moves the configuration directory Debian made onto the volume.
+keep_configuration_on_volume() {
+  [[ -L "${CONF_DIR}" ]] && return 0
+  ensure_dir "${KEPT_CONF_DIR%/*}" 0755 postgres postgres
+  mv -T "${CONF_DIR}" "${KEPT_CONF_DIR}"
+  ln -s "${KEPT_CONF_DIR}" "${CONF_DIR}"
+  note_change "${CONF_DIR} -> ${KEPT_CONF_DIR}"
+}
+
+# adopt_volume_owner: a new system may give the postgres user another uid than the old one did.
+adopt_volume_owner() {
+  if [[ "$(stat -c %U /srv/keel/postgresql/"${VERSION}")" != postgres ]]; then
+    chown -R postgres:postgres /srv/keel/postgresql
+    note_change "gave /srv/keel/postgresql to this system's postgres user"
   fi
 }
 
@@ -61,6 +83,12 @@ install_configuration() {
   if last_changed; then needs=reload; fi
   install_rendered "${CONF_DIR}/pg_hba.conf" 0640 postgres postgres
   if last_changed; then needs=reload; fi
+  install_rendered /etc/systemd/system/postgresql@.service.d/60-keel-start-reload.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+    # What the drop-in does at the next start, a reload does now.
+    if [[ "${needs}" == none ]]; then needs=reload; fi
+  fi
   install_rendered /etc/systemd/system/postgresql@.service.d/50-keel-hardening.conf 0644 root root
   if last_changed; then
     daemon_reload
