@@ -116,6 +116,18 @@ put_back() {
   mv "${kept}" "${PG_DATA}"
 }
 
+# last_timeline ARCHIVE_ID: on a new server (the old one lost), the timeline the old server was
+# on: the one of the WAL segment archived last.
+last_timeline() {
+  local newest
+  newest="$(pgbackrest_run --output=json repo-ls --recurse "archive/${STANZA}/$1" |
+    jq -r '[to_entries[] | select(.value.type == "file" and (.key | test("/[0-9A-F]{24}-")))]
+      | sort_by(.value.time, .key) | last | .key // empty')" ||
+    die "the backup repository's WAL archive cannot be listed"
+  [[ -n "${newest}" ]] || die "the backup repository holds no archived WAL to restore from"
+  printf '%d\n' "$((16#${newest:0:8}))"
+}
+
 restore_to() {
   local target="$1" instances=() aside label needed info
   info="$(pgbackrest_run --output=json info)" || die "the backup repository cannot be reached"
@@ -125,13 +137,14 @@ restore_to() {
   make_room "${needed}"
   ROLES_FILE="$(mktemp)"
   save_login_roles "${ROLES_FILE}"
-  # The history to restore from: the running cluster's timeline (after an earlier restore and an
-  # undo, the newest timeline in the repository is not the one in use). A new server's cluster
-  # is not the repository's: there the newest timeline is.
-  local timeline=""
+  # The history to restore from: the running cluster's timeline. After an earlier restore and an
+  # undo, the newest timeline in the repository is an abandoned one, not the one in use.
+  local timeline
   if [[ "$(as_postgres psql -X -tA -c "SELECT system_identifier FROM pg_control_system()")" == \
     "$(jq -r '.[0].db[-1]["system-id"]' <<<"${info}")" ]]; then
     timeline="$(as_postgres psql -X -tA -c "SELECT timeline_id FROM pg_control_checkpoint()")"
+  else
+    timeline="$(last_timeline "$(jq -r '.[0].archive[-1].id' <<<"${info}")")"
   fi
   stop_database "${instances[@]}"
   aside="${REPLACED_DIR}/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -142,7 +155,7 @@ restore_to() {
   if [[ "${target}" != latest ]]; then
     options+=(--type=time "--target=$(date -u -d "@$(epoch_of "${target}")" '+%F %T+00')" --target-action=promote)
   fi
-  [[ -z "${timeline}" ]] || options+=("--target-timeline=${timeline}")
+  options+=("--target-timeline=${timeline}")
   local output
   if ! output="$(pgbackrest_run "${options[@]}" --log-level-console=info restore 2>&1)" || ! start_database; then
     systemctl stop "${PG_UNIT}" || true
