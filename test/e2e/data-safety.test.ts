@@ -34,12 +34,17 @@ const log = (line: string): void => console.log(`      ${line}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface BackupStatus {
-  lastFull: { label: string; started: number } | null;
+  lastFull: { label: string; started: number; finished: number } | null;
   lastBackupFailure: { type: string; at: number } | null;
   walChain: string;
   wal: { lastArchivedAt: number | null; lastArchivedWal?: string; lastFailedAt: number | null };
-  backups: unknown[];
-  lastDrill: { ok: boolean; counts: Record<string, number> } | null;
+  backups: Array<{ label: string; size: number; repositorySize: number }>;
+  lastDrill: {
+    ok: boolean;
+    started: number;
+    finished: number;
+    counts: Record<string, number>;
+  } | null;
   replacedClusters: string[];
 }
 
@@ -113,6 +118,11 @@ describe("Keel's data on a Debian 13 stand-in", function () {
       await archiveNow();
       const state = await status();
       expect(state.lastFull?.label).to.match(/^\d{8}-\d{6}F$/);
+      const full = state.backups.find((backup) => backup.label === state.lastFull?.label);
+      log(
+        `first full backup: ${(state.lastFull?.finished ?? 0) - (state.lastFull?.started ?? 0)}s, ` +
+          `${full?.size} bytes of database, ${full?.repositorySize} bytes in the repository`,
+      );
       expect(state.walChain).to.equal("whole");
       expect(state.wal.lastArchivedAt).to.be.a("number");
       expect(
@@ -125,6 +135,7 @@ describe("Keel's data on a Debian 13 stand-in", function () {
       await waitInside(standin, "keel-backup-status | jq -r '.lastDrill.ok // false'", "true", 300);
       const state = await status();
       expect(state.lastDrill?.counts).to.include.keys("systems", "events", "audit_events");
+      log(`the drill took ${(state.lastDrill?.finished ?? 0) - (state.lastDrill?.started ?? 0)}s`);
       expect(
         (await sh(standin, "ls -A /srv/keel/backup/drill 2>/dev/null || true")).trim(),
       ).to.equal("");
