@@ -1,6 +1,9 @@
 // Time-series events: batches of up to 1000 per call, stored in the events table (a TimescaleDB
 // hypertable where the extension is installed), and per-bucket counts and averages computed
-// with date_bin, which works on both a hypertable and a plain table.
+// with date_bin, which works on both a hypertable and a plain table. A value is any JSON number;
+// averages are summed as numeric, which no double can overflow, and converted to a double in
+// JavaScript (clamped to the largest double), so no stored value can turn the statistics into an
+// error.
 import { z } from "zod";
 import { recordAudit } from "../audit";
 import { ApiError } from "../errors";
@@ -29,7 +32,9 @@ const EventTimestamp = Timestamp.refine(
 const EventInput = z.strictObject({
   type: EventType,
   ts: EventTimestamp.optional().meta({ description: "When it happened; default: now." }),
-  value: z.number().nullable().optional(),
+  value: z.number().nullable().optional().meta({
+    description: "Any JSON number (stored as a double precision float); averaged exactly.",
+  }),
   attributes: z
     .record(z.string().max(100), z.unknown())
     .refine(
@@ -76,6 +81,17 @@ const Stats = z
     ),
   })
   .meta({ id: "EventStats" });
+
+/**
+ * A numeric average (text) as a JSON number. Rounding to 15 digits may push an average of huge
+ * values just past the largest double: clamped. NaN (only from NaN stored outside the API) is null.
+ */
+export function toDouble(numeric: string | null): number | null {
+  if (numeric === null) return null;
+  const value = Number(numeric);
+  if (Number.isNaN(value)) return null;
+  return Math.min(Math.max(value, -Number.MAX_VALUE), Number.MAX_VALUE);
+}
 
 function invalidQuery(path: string, message: string): ApiError {
   return new ApiError(400, "validation_failed", `The request is invalid: ${path}.`, {
@@ -135,9 +151,9 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
       if ((to - from) / query.bucket.ms > MAX_BUCKETS) {
         throw invalidQuery("query.bucket", `the range must span at most ${MAX_BUCKETS} buckets`);
       }
-      const result = await db.raw<{ rows: { start: Date; count: string; avg: number | null }[] }>(
+      const result = await db.raw<{ rows: { start: Date; count: string; avg: string | null }[] }>(
         `SELECT date_bin(?::interval, ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS start,
-                count(*) AS count, avg(value) AS avg
+                count(*) AS count, avg(value::numeric) AS avg
            FROM events
           WHERE org_id = ? AND ts >= ? AND ts < ? ${query.type === undefined ? "" : "AND type = ?"}
           GROUP BY start
@@ -158,7 +174,7 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
         buckets: result.rows.map((row) => ({
           start: row.start.toISOString(),
           count: Number(row.count),
-          avg: row.avg,
+          avg: toDouble(row.avg),
         })),
       });
     },
