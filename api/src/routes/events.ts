@@ -36,7 +36,7 @@ const EventInput = z.strictObject({
     description: "Any JSON number (stored as a double precision float); averaged exactly.",
   }),
   attributes: z
-    .record(z.string().max(100), z.unknown())
+    .record(z.string().max(100), z.unknown().meta({ description: "Any JSON value." }))
     .refine(
       (attributes) => JSON.stringify(attributes).length <= MAX_ATTRIBUTES_BYTES,
       `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`,
@@ -105,7 +105,10 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
   const ingest = defineRoute({
     method: "post",
     path: "/v1/events",
+    operationId: "ingestEvents",
     summary: `Record up to ${MAX_EVENTS_PER_CALL} events`,
+    description:
+      "Records 1 to 1000 events in one call. An event without ts happened now; values are any JSON numbers.",
     tag: "events",
     auth: "any",
     body: EventBatch,
@@ -139,7 +142,10 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
   const stats = defineRoute({
     method: "get",
     path: "/v1/events/stats",
+    operationId: "getEventStats",
     summary: "Count and average value of events per time bucket",
+    description:
+      "Counts and averages events per time bucket (UTC-aligned), over [from, to) (default: the last 24 hours), for one type or all. At most 10000 buckets per query.",
     tag: "events",
     auth: "any",
     query: StatsQuery,
