@@ -164,7 +164,10 @@ function sharedResponses(spec: Spec): Record<string, string> {
         ? "The access token is invalid or expired, or an API key was sent: this needs a user's access token."
         : "The credentials are invalid, expired or revoked.";
   }
-  if (spec.params !== undefined) shared["404"] = "Not found in your org.";
+  if (spec.params !== undefined) {
+    shared["400"] ??= "The path is not valid percent-encoding.";
+    shared["404"] = "Not found in your org.";
+  }
   if (spec.probe !== true) {
     shared["429"] = spec.expensive
       ? "Rate limited (this operation has its own, lower limit); see Retry-After."
