@@ -38,14 +38,11 @@ export function observeOrigin(origin: string): void {
   origins.add(origin);
 }
 
+/** A chunk given to write/end as bytes; null for none (or a callback in its place). */
 function chunkOf(chunk: unknown, encoding: unknown): Buffer | null {
-  if (chunk === undefined || chunk === null || typeof chunk === "function") return null;
-  if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk);
-  return Buffer.from(
-    String(chunk),
-    typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8",
-  );
+  if (typeof chunk !== "string") return null;
+  return Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8");
 }
 
 function observedApp(res: ServerResponse): boolean {
@@ -54,6 +51,8 @@ function observedApp(res: ServerResponse): boolean {
 }
 
 function patchServerResponses(): void {
+  // Kept to be called with the response as `this`, exactly as Node calls them.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const { write, end } = ServerResponse.prototype;
   ServerResponse.prototype.write = function (this: ServerResponse, ...args: unknown[]) {
     const chunk = chunkOf(args[0], args[1]);
