@@ -21,6 +21,7 @@ import {
 } from "./support/app";
 import { BUCKET, S3_KEY, testEnv } from "./support/environment";
 import { postgresProcesses, startS3Process, whileFrozen, type S3Process } from "./support/freeze";
+import { startServer } from "./support/server";
 
 /** Room for the test machine's own delays on top of the documented bound. */
 const MARGIN_MS = 2_000;
@@ -107,6 +108,47 @@ describe("deadlines of dependency calls", function () {
       );
       expect(completion, "the 503 is logged as JSON").to.not.equal(undefined);
     });
+  });
+
+  it("when the built server's S3 is frozen, then it answers 503 within the bound, and stdout stays JSON and stderr empty", async () => {
+    const s3 = await startS3Process(join(testEnv().tmp, "s3-frozen-server"), BUCKET);
+    const server = await startServer({ S3_ENDPOINT: s3.endpoint });
+    try {
+      const key = { "X-API-Key": testEnv().bootstrapApiKey, "Content-Type": "application/json" };
+      const system = await fetch(server.url("/v1/systems"), {
+        method: "POST",
+        headers: key,
+        body: JSON.stringify({ name: "frozen s3", purpose: "p" }),
+      });
+      const systemId = ((await system.json()) as { id: string }).id;
+      const evidence = await fetch(server.url(`/v1/systems/${systemId}/evidence`), {
+        method: "POST",
+        headers: key,
+        body: JSON.stringify({
+          filename: "a",
+          sha256: "0".repeat(64),
+          size: 1,
+          contentType: "text/plain",
+        }),
+      });
+      const evidenceId = ((await evidence.json()) as { id: string }).id;
+      const { result, ms } = await whileFrozen([s3.pid], () =>
+        timed(() =>
+          fetch(server.url(`/v1/evidence/${evidenceId}/complete`), {
+            method: "POST",
+            headers: key,
+          }),
+        ),
+      );
+      expect(result.status).to.equal(503);
+      expect(ms).to.be.below(REQUEST_BOUND_MS + MARGIN_MS);
+      await server.stop();
+      expect(server.logs().length).to.be.greaterThan(0);
+      expect(server.stderr).to.equal("");
+    } finally {
+      await server.stop();
+      await s3.stop();
+    }
   });
 
   describe("when PostgreSQL is frozen", () => {
