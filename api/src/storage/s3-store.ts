@@ -71,12 +71,14 @@ export class S3EvidenceStore implements EvidenceStore {
         throwOnRequestTimeout: true,
         logger: sdkLogger,
       },
-      // The SDK logs every call at info level with its input: only worth it when debugging.
+      // The SDK logs every call with its input, at info level, and every failed one at error
+      // level, an expected 404 included: only worth it when debugging. The failures that matter
+      // are logged by the request that met them (a 503 with its cause).
       logger: {
         debug: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk"),
         info: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk"),
         warn: (...content: unknown[]) => sdkLogger.warn({ content }, "aws-sdk warning"),
-        error: (...content: unknown[]) => sdkLogger.error({ content }, "aws-sdk error"),
+        error: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk failure"),
       },
     });
   }
