@@ -155,6 +155,29 @@ describe("events", () => {
     }
   });
 
+  it("when huge values are recent, then the default view (the last 24 hours) answers 200 with their average", async () => {
+    const owner = await createAccount(app);
+    const now = Date.now();
+    await ingest(
+      [1e308, 1e308, -1e200].map((value, i) => ({
+        type: "recent",
+        ts: new Date(now - 60_000 - i).toISOString(),
+        value,
+      })),
+      owner.apiKey,
+    ).expect(202);
+    const response = await request(app)
+      .get("/v1/events/stats")
+      .query({ bucket: "1d" })
+      .set("X-API-Key", owner.apiKey)
+      .expect(200);
+    // The three are a few milliseconds apart: one daily bucket.
+    const [bucket, ...others] = (response.body as Stats).buckets;
+    expect(others).to.deep.equal([]);
+    expect(bucket?.count).to.equal(3);
+    expect(bucket?.avg).to.be.closeTo((1e308 / 3) * 2, 1e293);
+  });
+
   it("when stored values are the largest doubles, infinities or NaN (written past the API), then stats answer 200 with finite averages or null", async () => {
     const owner = await createAccount(app);
     const row = (ts: string, value: number) => ({ org_id: owner.orgId, type: "edge", ts, value });
