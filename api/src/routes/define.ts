@@ -66,7 +66,7 @@ export interface RouteDefinition {
   readonly handler: RequestHandler;
 }
 
-export const ErrorSchema = z
+const ErrorSchema = z
   .object({
     error: z.object({
       code: z.string(),
