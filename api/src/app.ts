@@ -13,7 +13,7 @@ import { errorHandler, notFoundHandler } from "./middleware/errors";
 import { httpLogger } from "./middleware/http-logger";
 import { createRateLimiter } from "./middleware/rate-limit";
 import { corsPolicy, securityHeaders } from "./middleware/security";
-import { buildOpenApiDocument } from "./openapi";
+import { buildOpenApiDocument, type OpenApiDocument } from "./openapi";
 import type { RedisClient } from "./redis";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
@@ -22,7 +22,7 @@ import type { RouteDefinition } from "./routes/define";
 import { eventRoutes } from "./routes/events";
 import { evidenceRoutes } from "./routes/evidence";
 import { mountLocalEvidence } from "./routes/local-evidence";
-import { metricsHandler, operationRoutes } from "./routes/operations";
+import { HAND_WRITTEN_OPERATIONS, metricsHandler, operationRoutes } from "./routes/operations";
 import { systemRoutes } from "./routes/systems";
 import type { EvidenceStore } from "./storage/evidence-store";
 import { LocalEvidenceStore } from "./storage/local-store";
@@ -37,6 +37,30 @@ export interface AppDeps {
 
 function mount(app: Express, route: RouteDefinition, before: RequestHandler[] = []): void {
   app[route.method](route.path, ...before, route.handler);
+}
+
+export interface RouteTable {
+  /** The probes, mounted before identification, rate limits and body parsing. */
+  readonly operations: RouteDefinition[];
+  readonly api: RouteDefinition[];
+}
+
+export function routeTable(ctx: RouteContext): RouteTable {
+  return {
+    operations: operationRoutes(ctx),
+    api: [
+      ...authRoutes(ctx),
+      ...apiKeyRoutes(ctx),
+      ...systemRoutes(ctx),
+      ...evidenceRoutes(ctx),
+      ...eventRoutes(ctx),
+    ],
+  };
+}
+
+/** The OpenAPI document of every path the app serves (GET /docs). */
+export function documentOf(table: RouteTable): OpenApiDocument {
+  return buildOpenApiDocument([...table.operations, ...table.api], HAND_WRITTEN_OPERATIONS);
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -59,15 +83,9 @@ export function createApp(deps: AppDeps): Express {
     logger,
   });
   const metrics = createMetrics();
-  const operations = operationRoutes(ctx);
-  const api = [
-    ...authRoutes(ctx),
-    ...apiKeyRoutes(ctx),
-    ...systemRoutes(ctx),
-    ...evidenceRoutes(ctx),
-    ...eventRoutes(ctx),
-  ];
-  const document = buildOpenApiDocument([...operations, ...api]);
+  const table = routeTable(ctx);
+  const { operations, api } = table;
+  const document = documentOf(table);
 
   const app = express();
   app.disable("x-powered-by");
@@ -90,9 +108,9 @@ export function createApp(deps: AppDeps): Express {
   });
   if (store instanceof LocalEvidenceStore) mountLocalEvidence(app, store, db);
 
-  app.use(jsonBody());
   for (const route of api) {
-    const gate: RequestHandler[] = [];
+    // Only routes with a body parse one: the others ignore whatever is sent.
+    const gate: RequestHandler[] = route.hasBody ? jsonBody() : [];
     if (route.auth !== "none") {
       const mode = route.auth;
       gate.push((req, _res, next) => {

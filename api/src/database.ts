@@ -1,6 +1,8 @@
-// PostgreSQL through knex + pg. Timeouts keep every failure short: a database that is down or
-// unreachable turns into a quick error (answered 503) instead of a request that hangs.
+// PostgreSQL through knex + pg. Deadlines (deadlines.ts) keep every failure short: a database
+// that is down, unreachable or hung turns into a quick error (answered 503) instead of a request
+// that hangs.
 import knex, { type Knex } from "knex";
+import { DATABASE_DEADLINES } from "./deadlines";
 import type { Logger } from "./logger";
 
 export type Database = Knex;
@@ -19,12 +21,13 @@ export function createDatabase(options: DatabaseOptions): Database {
     connection: {
       connectionString: options.url,
       application_name: "keel-api",
-      connectionTimeoutMillis: 2_000,
-      statement_timeout: 15_000,
+      connectionTimeoutMillis: DATABASE_DEADLINES.connectMs,
+      statement_timeout: DATABASE_DEADLINES.statementMs,
+      query_timeout: DATABASE_DEADLINES.queryMs,
       idle_in_transaction_session_timeout: 30_000,
     },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
-    acquireConnectionTimeout: 3_000,
+    acquireConnectionTimeout: DATABASE_DEADLINES.acquireMs,
     log: {
       warn: (message: unknown) => options.logger.warn({ knex: String(message) }, "knex warning"),
       error: (message: unknown) => options.logger.error({ knex: String(message) }, "knex error"),
@@ -63,7 +66,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     return true;
   }
   if (
-    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+    /Connection terminated|connection timeout|Query read timeout|Client has encountered a connection error/i.test(
       error.message,
     )
   ) {

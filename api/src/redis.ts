@@ -2,6 +2,7 @@
 // once, callers fall back to per-process memory, and the client keeps reconnecting in the
 // background, so the API recovers by itself when Redis returns.
 import { Redis } from "ioredis";
+import { REDIS_DEADLINES } from "./deadlines";
 import type { Logger } from "./logger";
 
 export type RedisClient = Redis;
@@ -10,8 +11,8 @@ export function createRedis(url: string, logger: Logger): RedisClient {
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    connectTimeout: 2_000,
-    commandTimeout: 1_000,
+    connectTimeout: REDIS_DEADLINES.connectMs,
+    commandTimeout: REDIS_DEADLINES.commandMs,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   // Log transitions, not every failed reconnection attempt.

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   }
 
   const redis = createRedis(config.redisUrl, logger);
-  const store = createEvidenceStore(config);
+  const store = createEvidenceStore(config, logger);
   const app = createApp({ config, logger, db, redis, store });
 
   let stopping = false;

@@ -133,4 +133,75 @@ describe("events", () => {
       expect(paths, JSON.stringify(query)).to.include(path);
     }
   });
+
+  it("when one huge value sits beside a small one (issue 13), then stats still answer 200 with their exact average, with or without type", async () => {
+    const owner = await createAccount(app);
+    await ingest(
+      [
+        { type: "T", ts: "1950-01-01T00:00:00.000Z", value: 1e200 },
+        { type: "T", ts: "1950-01-01T00:30:00.000Z", value: 1 },
+      ],
+      owner.apiKey,
+    ).expect(202);
+    for (const query of [{ type: "T" }, {}]) {
+      const response = await request(app)
+        .get("/v1/events/stats")
+        .query({ ...query, from: "1950-01-01T00:00:00Z", to: "1950-01-02T00:00:00Z" })
+        .set("X-API-Key", owner.apiKey)
+        .expect(200);
+      expect((response.body as Stats).buckets).to.deep.equal([
+        { start: "1950-01-01T00:00:00.000Z", count: 2, avg: 5e199 },
+      ]);
+    }
+  });
+
+  it("when huge values are recent, then the default view (the last 24 hours) answers 200 with their average", async () => {
+    const owner = await createAccount(app);
+    const now = Date.now();
+    await ingest(
+      [1e308, 1e308, -1e200].map((value, i) => ({
+        type: "recent",
+        ts: new Date(now - 60_000 - i).toISOString(),
+        value,
+      })),
+      owner.apiKey,
+    ).expect(202);
+    const response = await request(app)
+      .get("/v1/events/stats")
+      .query({ bucket: "1d" })
+      .set("X-API-Key", owner.apiKey)
+      .expect(200);
+    // The three are a few milliseconds apart: one daily bucket.
+    const [bucket, ...others] = (response.body as Stats).buckets;
+    expect(others).to.deep.equal([]);
+    expect(bucket?.count).to.equal(3);
+    expect(bucket?.avg).to.be.closeTo((1e308 / 3) * 2, 1e293);
+  });
+
+  it("when stored values are the largest doubles, infinities or NaN (written past the API), then stats answer 200 with finite averages or null", async () => {
+    const owner = await createAccount(app);
+    const row = (ts: string, value: number) => ({ org_id: owner.orgId, type: "edge", ts, value });
+    await testEnv()
+      .db("events")
+      .insert([
+        row("1960-01-01T00:10:00Z", Number.MAX_VALUE),
+        row("1960-01-01T00:20:00Z", Number.MAX_VALUE),
+        row("1960-01-01T01:10:00Z", -Number.MAX_VALUE),
+        row("1960-01-01T01:20:00Z", -Number.MAX_VALUE),
+        row("1960-01-01T02:10:00Z", Infinity),
+        row("1960-01-01T02:20:00Z", -Infinity),
+        row("1960-01-01T03:10:00Z", NaN),
+      ]);
+    const response = await request(app)
+      .get("/v1/events/stats")
+      .query({ type: "edge", from: "1960-01-01T00:00:00Z", to: "1960-01-02T00:00:00Z" })
+      .set("X-API-Key", owner.apiKey)
+      .expect(200);
+    expect((response.body as Stats).buckets.map((bucket) => bucket.avg)).to.deep.equal([
+      Number.MAX_VALUE,
+      -Number.MAX_VALUE,
+      null,
+      null,
+    ]);
+  });
 });

@@ -40,14 +40,17 @@ describe("GET /ready", () => {
   });
 
   it("when the bucket does not exist, then storage is the failing check", async () => {
-    const store = new S3EvidenceStore({
-      kind: "s3",
-      endpoint: testEnv().s3Endpoint,
-      region: "auto",
-      bucket: "no-such-bucket",
-      accessKeyId: S3_KEY,
-      secretAccessKey: S3_KEY,
-    });
+    const store = new S3EvidenceStore(
+      {
+        kind: "s3",
+        endpoint: testEnv().s3Endpoint,
+        region: "auto",
+        bucket: "no-such-bucket",
+        accessKeyId: S3_KEY,
+        secretAccessKey: S3_KEY,
+      },
+      createLogger("silent"),
+    );
     try {
       const response = await request(testApp({ store })).get("/ready").expect(503);
       expect(response.body).to.deep.equal({
@@ -66,14 +69,17 @@ describe("GET /ready", () => {
     const logger = createLogger("silent");
     const db = createDatabase({ url: `postgres://keel:keel@127.0.0.1:${hole.port}/keel`, logger });
     const redis = createRedis(`redis://127.0.0.1:${await freePort()}`, logger);
-    const store = new S3EvidenceStore({
-      kind: "s3",
-      endpoint: `http://127.0.0.1:${hole.port}`,
-      region: "auto",
-      bucket: BUCKET,
-      accessKeyId: S3_KEY,
-      secretAccessKey: S3_KEY,
-    });
+    const store = new S3EvidenceStore(
+      {
+        kind: "s3",
+        endpoint: `http://127.0.0.1:${hole.port}`,
+        region: "auto",
+        bucket: BUCKET,
+        accessKeyId: S3_KEY,
+        secretAccessKey: S3_KEY,
+      },
+      logger,
+    );
     try {
       const response = await request(testApp({ db, redis, store })).get("/ready").expect(503);
       expect(response.body).to.deep.equal({

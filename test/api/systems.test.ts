@@ -121,4 +121,20 @@ describe("systems", () => {
     expect(paths).to.include.members(["body.name", "body.purpose", "body"]);
     expect(error.message).to.contain("body.name").and.to.contain("body.purpose");
   });
+
+  it("when a cursor is well formed but names an impossible time, then 400 names query.cursor", async () => {
+    const account = await createAccount(app);
+    const cursor = Buffer.from(
+      "2024-02-30T00:00:00.000000Z|00000000-0000-4000-8000-000000000000",
+      "utf8",
+    ).toString("base64url");
+    const response = await request(app)
+      .get("/v1/systems")
+      .query({ cursor })
+      .set("X-API-Key", account.apiKey)
+      .expect(400);
+    expect((response.body as ErrorBody).error.details).to.deep.equal([
+      { path: "query.cursor", message: "is not a cursor returned by this API" },
+    ]);
+  });
 });

@@ -1,12 +1,17 @@
 // The verification suite: named checks of a Keel deployment, run from outside as a user would.
 // `npm run verify` runs them against any deployment; the end-to-end tier runs them against the
 // local stand-in. Each check throws when it fails; checks run in order and share what earlier
-// ones created (a user, an API key, a system).
+// ones created (a user, an API key, a system). The API's own operations are called through the
+// client generated from its OpenAPI document (api.d.ts, openapi-fetch), so the suite is also a
+// consumer of that contract; raw requests remain for what the document does not cover (TLS,
+// port 80, nginx's answers, headers) and for deliberately malformed requests.
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { LookupFunction } from "node:net";
 import { connect, type ConnectionOptions, type PeerCertificate } from "node:tls";
-import { send, type HttpResponse, type RequestInit } from "./client";
+import createClient, { type Client } from "openapi-fetch";
+import type { paths } from "./api";
+import { fetchThrough, send, type HttpResponse, type RequestInit } from "./client";
 
 export interface VerifyOptions {
   /** The API's base URL, e.g. https://api.example.com. */
@@ -44,10 +49,16 @@ export class VerifyContext {
   readonly base: URL;
   readonly httpBase: URL;
   readonly flow: Flow = {};
+  /** The generated client: typed calls of the documented operations. */
+  readonly client: Client<paths>;
 
   constructor(readonly options: VerifyOptions) {
     this.base = new URL(options.url);
     this.httpBase = new URL(options.httpUrl ?? `http://${this.base.hostname}/`);
+    this.client = createClient<paths>({
+      baseUrl: this.base.href.replace(/\/$/, ""),
+      fetch: fetchThrough(options),
+    });
   }
 
   get host(): string {
@@ -64,16 +75,17 @@ export class VerifyContext {
     return send(url, init, this.options);
   }
 
-  http(path: string): Promise<HttpResponse> {
-    return send(new URL(path, this.httpBase), {}, this.options);
-  }
-
+  /** A raw JSON request (the e2e tier's own checks use it too). */
   json(method: string, path: string, body: unknown, headers: Record<string, string> = {}) {
     return this.api(path, {
       method,
       headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
     });
+  }
+
+  http(path: string): Promise<HttpResponse> {
+    return send(new URL(path, this.httpBase), {}, this.options);
   }
 
   /** Opens a TLS connection to the API host and reports how it went. */
@@ -129,8 +141,34 @@ function expectStatus(res: HttpResponse, status: number, what: string): void {
   );
 }
 
+/** What a typed call of the generated client gives back. */
+interface Answer<T> {
+  readonly data?: T;
+  readonly error?: unknown;
+  readonly response: Response;
+}
+
+/** The data of a typed call that answered `status`; fails naming what came instead. */
+function expectAnswer<T>(answer: Answer<T>, status: number, what: string): T {
+  const got = answer.response.status;
+  const body = JSON.stringify(answer.error ?? answer.data ?? "").slice(0, 300);
+  assert.equal(got, status, `${what}: expected ${status}, got ${got} ${body}`);
+  return answer.data as T;
+}
+
+/** A typed call that failed with `status` and the documented error body. */
+function expectError(answer: Answer<unknown>, status: number, what: string): void {
+  const got = answer.response.status;
+  assert.equal(got, status, `${what}: expected ${status}, got ${got}`);
+  expectErrorBody(answer.error);
+}
+
 function expectErrorShape(res: HttpResponse): void {
-  const body = res.json<{ error?: { code?: unknown; message?: unknown; requestId?: unknown } }>();
+  expectErrorBody(res.json());
+}
+
+function expectErrorBody(value: unknown): void {
+  const body = value as { error?: { code?: unknown; message?: unknown; requestId?: unknown } };
   assert.equal(typeof body.error?.code, "string", "error.code");
   assert.equal(typeof body.error?.message, "string", "error.message");
   assert.equal(typeof body.error?.requestId, "string", "error.requestId");
@@ -248,17 +286,15 @@ export const CHECKS: readonly Check[] = [
   {
     name: "/health answers 200",
     async run(ctx) {
-      const res = await ctx.api("/health");
-      expectStatus(res, 200, "/health");
-      assert.deepEqual(res.json(), { status: "ok" });
+      assert.deepEqual(expectAnswer(await ctx.client.GET("/health"), 200, "/health"), {
+        status: "ok",
+      });
     },
   },
   {
     name: "/ready answers 200 with every check true",
     async run(ctx) {
-      const res = await ctx.api("/ready");
-      expectStatus(res, 200, "/ready");
-      assert.deepEqual(res.json(), {
+      assert.deepEqual(expectAnswer(await ctx.client.GET("/ready"), 200, "/ready"), {
         status: "ready",
         checks: { database: true, redis: true, storage: true },
       });
@@ -275,37 +311,40 @@ export const CHECKS: readonly Check[] = [
   {
     name: "/docs serves the OpenAPI document",
     async run(ctx) {
-      const res = await ctx.api("/docs");
-      expectStatus(res, 200, "/docs");
-      const doc = res.json<{ openapi?: string; paths?: Record<string, unknown> }>();
-      assert.match(doc.openapi ?? "", /^3\./);
-      assert.ok(doc.paths?.["/v1/systems"], "the document lists /v1/systems");
+      const doc = expectAnswer(await ctx.client.GET("/docs"), 200, "/docs");
+      assert.match(doc.openapi, /^3\./);
+      assert.ok(
+        (doc.paths as Record<string, unknown>)["/v1/systems"],
+        "the document lists /v1/systems",
+      );
     },
   },
   {
     name: "without credentials the API answers 401 with WWW-Authenticate",
     async run(ctx) {
-      const res = await ctx.api("/v1/systems");
-      expectStatus(res, 401, "no credentials");
-      assert.notEqual(res.header("www-authenticate"), "", "WWW-Authenticate");
-      expectErrorShape(res);
+      const answer = await ctx.client.GET("/v1/systems");
+      expectError(answer, 401, "no credentials");
+      assert.notEqual(
+        answer.response.headers.get("www-authenticate") ?? "",
+        "",
+        "WWW-Authenticate",
+      );
     },
   },
   {
     name: "a wrong API key is refused with 403",
     async run(ctx) {
-      const res = await ctx.api("/v1/systems", {
+      const answer = await ctx.client.GET("/v1/systems", {
         headers: { "x-api-key": `wrong-${randomUUID()}` },
       });
-      expectStatus(res, 403, "wrong key");
-      expectErrorShape(res);
+      expectError(answer, 403, "wrong key");
     },
   },
   {
     name: "the admin API key works",
     async run(ctx) {
-      const res = await ctx.api("/v1/systems", { headers: ctx.admin() });
-      expectStatus(res, 200, "GET /v1/systems with the admin key");
+      const answer = await ctx.client.GET("/v1/systems", { headers: ctx.admin() });
+      expectAnswer(answer, 200, "GET /v1/systems with the admin key");
     },
   },
   {
@@ -313,15 +352,12 @@ export const CHECKS: readonly Check[] = [
     async run(ctx) {
       const email = `verify-${randomUUID()}@keel-verify.invalid`;
       const password = randomBytes(18).toString("base64url");
-      const registered = await ctx.json("POST", "/v1/auth/register", {
-        email,
-        password,
-        orgName: `Keel verify ${new Date().toISOString()}`,
+      const registered = await ctx.client.POST("/v1/auth/register", {
+        body: { email, password, orgName: `Keel verify ${new Date().toISOString()}` },
       });
-      expectStatus(registered, 201, "register");
-      const login = await ctx.json("POST", "/v1/auth/login", { email, password });
-      expectStatus(login, 200, "login");
-      const { accessToken } = login.json<{ accessToken: string }>();
+      expectAnswer(registered, 201, "register");
+      const login = await ctx.client.POST("/v1/auth/login", { body: { email, password } });
+      const { accessToken } = expectAnswer(login, 200, "login");
       assert.match(accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, "a JWT");
       Object.assign(ctx.flow, { email, password, accessToken });
     },
@@ -330,17 +366,22 @@ export const CHECKS: readonly Check[] = [
     name: "an API key is created, shown once, listed and accepted",
     async run(ctx) {
       const bearer = { authorization: `Bearer ${ctx.need("accessToken")}` };
-      const created = await ctx.json("POST", "/v1/api-keys", { name: "verify" }, bearer);
-      expectStatus(created, 201, "create API key");
-      const { id, key } = created.json<{ id: string; key: string }>();
+      const created = await ctx.client.POST("/v1/api-keys", {
+        body: { name: "verify" },
+        headers: bearer,
+      });
+      const { id, key } = expectAnswer(created, 201, "create API key");
       assert.ok(key.length >= 32, "the key is shown");
-      const listed = (await ctx.api("/v1/api-keys", { headers: bearer })).json<{
-        items: Array<Record<string, unknown>>;
-      }>();
+      const listed = expectAnswer(
+        await ctx.client.GET("/v1/api-keys", { headers: bearer }),
+        200,
+        "list API keys",
+      );
       const entry = listed.items.find((item) => item.id === id);
       assert.ok(entry, "the new key is listed");
       assert.ok(!JSON.stringify(listed).includes(key), "the listing never shows the key again");
-      expectStatus(await ctx.api("/v1/systems", { headers: { "x-api-key": key } }), 200, "use key");
+      const used = await ctx.client.GET("/v1/systems", { headers: { "x-api-key": key } });
+      expectAnswer(used, 200, "use key");
       Object.assign(ctx.flow, { apiKey: key, apiKeyId: id });
     },
   },
@@ -348,17 +389,16 @@ export const CHECKS: readonly Check[] = [
     name: "a system is created and read back",
     async run(ctx) {
       const auth = { "x-api-key": ctx.need("apiKey") };
-      const created = await ctx.json(
-        "POST",
-        "/v1/systems",
-        { name: "Verify system", purpose: "keel verify" },
-        auth,
-      );
-      expectStatus(created, 201, "create system");
-      const { id } = created.json<{ id: string }>();
-      const read = await ctx.api(`/v1/systems/${id}`, { headers: auth });
-      expectStatus(read, 200, "read system");
-      assert.equal(read.json<{ name: string }>().name, "Verify system");
+      const created = await ctx.client.POST("/v1/systems", {
+        body: { name: "Verify system", purpose: "keel verify" },
+        headers: auth,
+      });
+      const { id } = expectAnswer(created, 201, "create system");
+      const read = await ctx.client.GET("/v1/systems/{id}", {
+        params: { path: { id } },
+        headers: auth,
+      });
+      assert.equal(expectAnswer(read, 200, "read system").name, "Verify system");
       ctx.flow.systemId = id;
     },
   },
@@ -368,26 +408,19 @@ export const CHECKS: readonly Check[] = [
       const auth = { "x-api-key": ctx.need("apiKey") };
       const bytes = randomBytes(64 * 1024 + 17);
       const sha256 = createHash("sha256").update(bytes).digest("hex");
-      const created = await ctx.json(
-        "POST",
-        `/v1/systems/${ctx.need("systemId")}/evidence`,
-        {
+      const created = await ctx.client.POST("/v1/systems/{id}/evidence", {
+        params: { path: { id: ctx.need("systemId") } },
+        body: {
           filename: "verify.bin",
           sha256,
           size: bytes.length,
           contentType: "application/octet-stream",
         },
-        auth,
-      );
-      expectStatus(created, 201, "create evidence");
-      const upload = created.json<{
-        id: string;
-        uploadUrl: string;
-        method?: string;
-        headers: Record<string, string>;
-      }>();
+        headers: auth,
+      });
+      const upload = expectAnswer(created, 201, "create evidence");
       const put = await ctx.fetch(upload.uploadUrl, {
-        method: upload.method ?? "PUT",
+        method: upload.method,
         headers: upload.headers,
         body: bytes,
       });
@@ -395,11 +428,11 @@ export const CHECKS: readonly Check[] = [
         put.status >= 200 && put.status < 300,
         `upload: ${put.status} ${put.text().slice(0, 300)}`,
       );
-      const completed = await ctx.json("POST", `/v1/evidence/${upload.id}/complete`, {}, auth);
-      expectStatus(completed, 200, "complete");
-      const download = await ctx.api(`/v1/evidence/${upload.id}/download`, { headers: auth });
-      expectStatus(download, 200, "download URL");
-      const fetched = await ctx.fetch(download.json<{ url: string }>().url);
+      const evidence = { params: { path: { id: upload.id } }, headers: auth };
+      const completed = await ctx.client.POST("/v1/evidence/{id}/complete", evidence);
+      expectAnswer(completed, 200, "complete");
+      const download = await ctx.client.GET("/v1/evidence/{id}/download", evidence);
+      const fetched = await ctx.fetch(expectAnswer(download, 200, "download URL").url);
       expectStatus(fetched, 200, "download");
       assert.ok(fetched.body.equals(bytes), "the downloaded bytes equal the uploaded ones");
       Object.assign(ctx.flow, { evidenceId: upload.id, evidenceBytes: bytes });
@@ -416,16 +449,15 @@ export const CHECKS: readonly Check[] = [
         ts: new Date(now - i * 1000).toISOString(),
         value,
       }));
-      expectStatus(await ctx.json("POST", "/v1/events", events, auth), 202, "post events");
+      const posted = await ctx.client.POST("/v1/events", { body: events, headers: auth });
+      expectAnswer(posted, 202, "post events");
       const from = new Date(now - 3_600_000).toISOString();
       const to = new Date(now + 60_000).toISOString();
-      const stats = await ctx.api(
-        `/v1/events/stats?type=${encodeURIComponent(type)}&bucket=1h&from=${from}&to=${to}`,
-        { headers: auth },
-      );
-      expectStatus(stats, 200, "stats");
-      const buckets = stats.json<{ buckets: Array<{ count: number; avg: number | null }> }>()
-        .buckets;
+      const stats = await ctx.client.GET("/v1/events/stats", {
+        params: { query: { type, bucket: "1h", from, to } },
+        headers: auth,
+      });
+      const { buckets } = expectAnswer(stats, 200, "stats");
       assert.equal(
         buckets.reduce((sum, b) => sum + b.count, 0),
         3,
@@ -436,13 +468,15 @@ export const CHECKS: readonly Check[] = [
     name: "a revoked API key stops working at once",
     async run(ctx) {
       const bearer = { authorization: `Bearer ${ctx.need("accessToken")}` };
-      const revoked = await ctx.api(`/v1/api-keys/${ctx.need("apiKeyId")}`, {
-        method: "DELETE",
+      const revoked = await ctx.client.DELETE("/v1/api-keys/{id}", {
+        params: { path: { id: ctx.need("apiKeyId") } },
         headers: bearer,
       });
-      expectStatus(revoked, 204, "revoke");
-      const res = await ctx.api("/v1/systems", { headers: { "x-api-key": ctx.need("apiKey") } });
-      expectStatus(res, 403, "revoked key");
+      expectAnswer(revoked, 204, "revoke");
+      const answer = await ctx.client.GET("/v1/systems", {
+        headers: { "x-api-key": ctx.need("apiKey") },
+      });
+      expectError(answer, 403, "revoked key");
     },
   },
   {
@@ -462,13 +496,16 @@ export const CHECKS: readonly Check[] = [
     limits: true,
     async run(ctx) {
       for (let attempt = 1; attempt <= 30; attempt++) {
-        const res = await ctx.json("POST", "/v1/auth/login", {
-          email: `nobody-${randomUUID()}@keel-verify.invalid`,
-          password: "not-the-password",
+        const answer = await ctx.client.POST("/v1/auth/login", {
+          body: {
+            email: `nobody-${randomUUID()}@keel-verify.invalid`,
+            password: "not-the-password",
+          },
         });
-        if (res.status === 429 && res.header("ratelimit-policy") === "") {
-          assert.ok(Number(res.header("retry-after")) > 0, "Retry-After");
-          expectErrorShape(res);
+        const headers = answer.response.headers;
+        if (answer.response.status === 429 && !headers.has("ratelimit-policy")) {
+          assert.ok(Number(headers.get("retry-after")) > 0, "Retry-After");
+          expectErrorBody(answer.error);
           return;
         }
       }
@@ -480,36 +517,33 @@ export const CHECKS: readonly Check[] = [
     limits: true,
     async run(ctx) {
       const auth = ctx.admin();
-      const system = await ctx.json(
-        "POST",
-        "/v1/systems",
-        { name: "Verify limits", purpose: "keel verify --limits" },
-        auth,
-      );
-      expectStatus(system, 201, "create system");
-      const systemId = system.json<{ id: string }>().id;
+      const system = await ctx.client.POST("/v1/systems", {
+        body: { name: "Verify limits", purpose: "keel verify --limits" },
+        headers: auth,
+      });
+      const systemId = expectAnswer(system, 201, "create system").id;
       // Evidence creation is an expensive endpoint. Paced under nginx's default 10 r/s, so the
       // 429 can only be the API's.
       for (let attempt = 1; attempt <= 300; attempt++) {
-        const res = await ctx.json(
-          "POST",
-          `/v1/systems/${systemId}/evidence`,
-          {
+        const answer = await ctx.client.POST("/v1/systems/{id}/evidence", {
+          params: { path: { id: systemId } },
+          body: {
             filename: `limit-${attempt}.txt`,
             sha256: createHash("sha256").update(String(attempt)).digest("hex"),
             size: 1,
             contentType: "text/plain",
           },
-          auth,
-        );
-        if (res.status === 429) {
-          assert.notEqual(res.header("ratelimit-policy"), "", "RateLimit-Policy");
-          assert.notEqual(res.header("ratelimit"), "", "RateLimit");
-          assert.ok(Number(res.header("retry-after")) > 0, "Retry-After");
-          expectErrorShape(res);
+          headers: auth,
+        });
+        const headers = answer.response.headers;
+        if (answer.response.status === 429) {
+          assert.ok(headers.has("ratelimit-policy"), "RateLimit-Policy");
+          assert.ok(headers.has("ratelimit"), "RateLimit");
+          assert.ok(Number(headers.get("retry-after")) > 0, "Retry-After");
+          expectErrorBody(answer.error);
           return;
         }
-        expectStatus(res, 201, `evidence ${attempt}`);
+        expectAnswer(answer, 201, `evidence ${attempt}`);
         await sleep(125);
       }
       assert.fail("300 evidence creations were never limited by the API");

@@ -37,14 +37,12 @@ function bodyParserError(error: HttpError): ApiError | null {
   }
 }
 
-// PostgreSQL class 22 (data exception): a value the validators let through but the column
-// refuses. Answered as bad input rather than an internal error.
-function isDataException(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && code.length === 5 && code.startsWith("22");
-}
-
-function toApiError(error: unknown): ApiError {
+/**
+ * What the client is told about `error`. Any other failure, a database error included (even a
+ * PostgreSQL data exception, class 22: the validators are what keep bad input out, so such an
+ * error comes from stored data or from our own queries), is ours to fix: 500, logged in full.
+ */
+export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof Error) {
     const http = error as HttpError;
@@ -57,9 +55,6 @@ function toApiError(error: unknown): ApiError {
   }
   if (isDatabaseUnavailable(error)) return serviceUnavailable("database");
   if (error instanceof StorageUnavailableError) return serviceUnavailable("evidence storage");
-  if (isDataException(error)) {
-    return new ApiError(400, "bad_request", "A value in the request is malformed or out of range.");
-  }
   return new ApiError(500, "internal_error", "Internal server error.");
 }
 

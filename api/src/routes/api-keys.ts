@@ -57,7 +57,10 @@ export function apiKeyRoutes(ctx: RouteContext): RouteDefinition[] {
   const create = defineRoute({
     method: "post",
     path: "/v1/api-keys",
+    operationId: "createApiKey",
     summary: "Create an API key for your org",
+    description:
+      "Creates an API key for the caller's org. The key is in this response only; the API keeps its SHA-256.",
     tag: "api-keys",
     auth: "user",
     body: CreateApiKeyBody,
@@ -89,7 +92,10 @@ export function apiKeyRoutes(ctx: RouteContext): RouteDefinition[] {
   const list = defineRoute({
     method: "get",
     path: "/v1/api-keys",
+    operationId: "listApiKeys",
     summary: "List your org's API keys (never the keys themselves)",
+    description:
+      "Lists the org's API keys, revoked ones included, newest first; never the keys themselves.",
     tag: "api-keys",
     auth: "user",
     responses: { 200: { description: "The keys.", schema: z.object({ items: z.array(ApiKey) }) } },
@@ -108,7 +114,10 @@ export function apiKeyRoutes(ctx: RouteContext): RouteDefinition[] {
   const revoke = defineRoute({
     method: "delete",
     path: "/v1/api-keys/:id",
+    operationId: "revokeApiKey",
     summary: "Revoke an API key; it stops working at once",
+    description:
+      "Revokes an API key of the caller's org; requests with it are refused from then on. Revoking it again changes nothing.",
     tag: "api-keys",
     auth: "user",
     params: IdParams,

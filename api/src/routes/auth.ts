@@ -16,7 +16,8 @@ const Email = z
   .trim()
   .toLowerCase()
   .max(254, "must be at most 254 characters")
-  .pipe(z.email("must be an email address"));
+  .pipe(z.email("must be an email address"))
+  .meta({ format: "email" });
 
 const RegisterBody = z
   .strictObject({
@@ -71,7 +72,10 @@ export function authRoutes(ctx: RouteContext): RouteDefinition[] {
   const register = defineRoute({
     method: "post",
     path: "/v1/auth/register",
+    operationId: "register",
     summary: "Create an org and its first user",
+    description:
+      "Creates an organisation and its first user. The password (12 to 1024 characters) is stored as an argon2id hash. An email is registered once, in any letter case.",
     tag: "auth",
     auth: "none",
     expensive: true,
@@ -116,7 +120,10 @@ export function authRoutes(ctx: RouteContext): RouteDefinition[] {
   const login = defineRoute({
     method: "post",
     path: "/v1/auth/login",
+    operationId: "login",
     summary: "Exchange email and password for a 15-minute access token",
+    description:
+      "Returns a 15-minute access token (JWT, HS256) for the user. Five failed logins for one email lock it for 15 minutes (429 login_locked with Retry-After), whether the email exists or not.",
     tag: "auth",
     auth: "none",
     expensive: true,

@@ -32,9 +32,17 @@ export interface RouteSpec<
   readonly method: Method;
   /** Express path, e.g. /v1/systems/:id. */
   readonly path: string;
+  /** Unique, camelCase: what generated clients name the call. */
+  readonly operationId: string;
   readonly summary: string;
+  readonly description: string;
   readonly tag: string;
   readonly auth: A;
+  /**
+   * A probe (/health, /ready): mounted before identification, rate limits and body parsing, so it
+   * never answers 429, and 503 only when its responses say so.
+   */
+  readonly probe?: boolean;
   /** Also counted against EXPENSIVE_RATE_LIMIT_PER_MINUTE. */
   readonly expensive?: boolean;
   readonly params?: P;
@@ -52,6 +60,8 @@ export interface RouteDefinition {
   readonly path: string;
   readonly auth: AuthMode;
   readonly expensive: boolean;
+  /** Has a JSON body: the body parser runs for it (and only for it). */
+  readonly hasBody: boolean;
   readonly openapi: RouteConfig;
   readonly handler: RequestHandler;
 }
@@ -65,7 +75,10 @@ const ErrorSchema = z
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     }),
   })
-  .meta({ id: "Error" });
+  .meta({
+    id: "Error",
+    description: "Every error: a stable code, a message for people and the request's id.",
+  });
 
 const EMPTY = z.object({});
 
@@ -96,6 +109,7 @@ export function defineRoute<
     path: spec.path,
     auth: spec.auth,
     expensive: spec.expensive ?? false,
+    hasBody: spec.body !== undefined,
     openapi: openApiRoute(spec),
     handler,
   };
@@ -112,44 +126,78 @@ function validate(where: "query" | "body", schema: z.ZodType, value: unknown): u
   throw new ApiError(400, "validation_failed", `The request is invalid: ${fields}.`, { details });
 }
 
-const errorResponse = (description: string) => ({
+/** An error answer as the document describes it. */
+export const errorResponse = (description: string) => ({
   description,
   content: { "application/json": { schema: ErrorSchema } },
 });
 
-function openApiRoute(spec: RouteSpec<AuthMode, ObjectSchema, ObjectSchema, z.ZodType>) {
+type Spec = RouteSpec<AuthMode, ObjectSchema, ObjectSchema, z.ZodType>;
+
+/** The answers the route declares; an error status without a schema carries the Error body. */
+function declaredResponses(spec: Spec): RouteConfig["responses"] {
   const responses: RouteConfig["responses"] = {};
   for (const [status, response] of Object.entries(spec.responses)) {
+    const schema = response.schema ?? (Number(status) >= 400 ? ErrorSchema : undefined);
     responses[status] =
-      response.schema === undefined
+      schema === undefined
         ? { description: response.description }
-        : {
-            description: response.description,
-            content: { "application/json": { schema: response.schema } },
-          };
+        : { description: response.description, content: { "application/json": { schema } } };
   }
+  return responses;
+}
+
+/** The answers the middlewares give on the route's behalf, each with the Error body. */
+function sharedResponses(spec: Spec): Record<string, string> {
+  const shared: Record<string, string> = {};
   if (spec.body !== undefined || spec.query !== undefined) {
-    responses["400"] ??= errorResponse("The request is invalid; details name each bad field.");
+    shared["400"] = "The request is invalid; details name each bad field.";
+  }
+  if (spec.body !== undefined) {
+    shared["413"] = "The body is larger than 1 MB.";
+    shared["415"] = "The body is not JSON (send Content-Type: application/json, UTF-8).";
   }
   if (spec.auth !== "none") {
-    responses["401"] = errorResponse("No credentials were sent.");
-    responses["403"] = errorResponse("The credentials are invalid, expired or revoked.");
+    shared["401"] = "No credentials were sent, or not as Bearer.";
+    shared["403"] =
+      spec.auth === "user"
+        ? "The access token is invalid or expired, or an API key was sent: this needs a user's access token."
+        : "The credentials are invalid, expired or revoked.";
   }
-  if (spec.params !== undefined) responses["404"] ??= errorResponse("Not found in your org.");
-  responses["429"] = errorResponse("Rate limited; see Retry-After.");
-  responses["503"] = errorResponse("A dependency is unavailable; retry later.");
-  const security: Record<string, string[]>[] =
-    spec.auth === "none"
-      ? []
-      : spec.auth === "user"
-        ? [{ bearerAuth: [] }]
-        : [{ bearerAuth: [] }, { apiKeyHeader: [] }];
-  const route: RouteConfig = {
+  if (spec.params !== undefined) {
+    shared["400"] ??= "The path is not valid percent-encoding.";
+    shared["404"] = "Not found in your org.";
+  }
+  if (spec.probe !== true) {
+    shared["429"] = spec.expensive
+      ? "Rate limited (this operation has its own, lower limit); see Retry-After."
+      : "Rate limited; see Retry-After.";
+    shared["500"] = "An unexpected fault on our side (logged); never with internals.";
+    shared["503"] = "A dependency is unavailable or did not answer in time; see Retry-After.";
+  }
+  return shared;
+}
+
+/** Who may call: user routes take only an access token, the others an API key too. */
+function securityOf(auth: AuthMode): Record<string, string[]>[] {
+  if (auth === "none") return [];
+  if (auth === "user") return [{ bearerAuth: [] }];
+  return [{ bearerAuth: [] }, { apiKeyBearer: [] }, { apiKeyHeader: [] }];
+}
+
+function openApiRoute(spec: Spec): RouteConfig {
+  const responses = declaredResponses(spec);
+  for (const [status, description] of Object.entries(sharedResponses(spec))) {
+    responses[status] ??= errorResponse(description);
+  }
+  return {
     method: spec.method,
     path: spec.path.replace(/:(\w+)/g, "{$1}"),
+    operationId: spec.operationId,
     summary: spec.summary,
+    description: spec.description,
     tags: [spec.tag],
-    security,
+    security: securityOf(spec.auth),
     request: {
       params: spec.params,
       query: spec.query,
@@ -160,5 +208,4 @@ function openApiRoute(spec: RouteSpec<AuthMode, ObjectSchema, ObjectSchema, z.Zo
     },
     responses,
   };
-  return route;
 }

@@ -1,6 +1,9 @@
 // Time-series events: batches of up to 1000 per call, stored in the events table (a TimescaleDB
 // hypertable where the extension is installed), and per-bucket counts and averages computed
-// with date_bin, which works on both a hypertable and a plain table.
+// with date_bin, which works on both a hypertable and a plain table. A value is any JSON number;
+// averages are summed as numeric, which no double can overflow, and converted to a double in
+// JavaScript (clamped to the largest double), so no stored value can turn the statistics into an
+// error.
 import { z } from "zod";
 import { recordAudit } from "../audit";
 import { ApiError } from "../errors";
@@ -29,9 +32,11 @@ const EventTimestamp = Timestamp.refine(
 const EventInput = z.strictObject({
   type: EventType,
   ts: EventTimestamp.optional().meta({ description: "When it happened; default: now." }),
-  value: z.number().nullable().optional(),
+  value: z.number().nullable().optional().meta({
+    description: "Any JSON number (stored as a double precision float); averaged exactly.",
+  }),
   attributes: z
-    .record(z.string().max(100), z.unknown())
+    .record(z.string().max(100), z.unknown().meta({ description: "Any JSON value." }))
     .refine(
       (attributes) => JSON.stringify(attributes).length <= MAX_ATTRIBUTES_BYTES,
       `must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON`,
@@ -77,6 +82,17 @@ const Stats = z
   })
   .meta({ id: "EventStats" });
 
+/**
+ * A numeric average (text) as a JSON number. Rounding to 15 digits may push an average of huge
+ * values just past the largest double: clamped. NaN (only from NaN stored outside the API) is null.
+ */
+export function toDouble(numeric: string | null): number | null {
+  if (numeric === null) return null;
+  const value = Number(numeric);
+  if (Number.isNaN(value)) return null;
+  return Math.min(Math.max(value, -Number.MAX_VALUE), Number.MAX_VALUE);
+}
+
 function invalidQuery(path: string, message: string): ApiError {
   return new ApiError(400, "validation_failed", `The request is invalid: ${path}.`, {
     details: [{ path, message }],
@@ -89,7 +105,10 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
   const ingest = defineRoute({
     method: "post",
     path: "/v1/events",
+    operationId: "ingestEvents",
     summary: `Record up to ${MAX_EVENTS_PER_CALL} events`,
+    description:
+      "Records 1 to 1000 events in one call. An event without ts happened now; values are any JSON numbers.",
     tag: "events",
     auth: "any",
     body: EventBatch,
@@ -123,7 +142,10 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
   const stats = defineRoute({
     method: "get",
     path: "/v1/events/stats",
+    operationId: "getEventStats",
     summary: "Count and average value of events per time bucket",
+    description:
+      "Counts and averages events per time bucket (UTC-aligned), over [from, to) (default: the last 24 hours), for one type or all. At most 10000 buckets per query.",
     tag: "events",
     auth: "any",
     query: StatsQuery,
@@ -135,9 +157,9 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
       if ((to - from) / query.bucket.ms > MAX_BUCKETS) {
         throw invalidQuery("query.bucket", `the range must span at most ${MAX_BUCKETS} buckets`);
       }
-      const result = await db.raw<{ rows: { start: Date; count: string; avg: number | null }[] }>(
+      const result = await db.raw<{ rows: { start: Date; count: string; avg: string | null }[] }>(
         `SELECT date_bin(?::interval, ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS start,
-                count(*) AS count, avg(value) AS avg
+                count(*) AS count, avg(value::numeric) AS avg
            FROM events
           WHERE org_id = ? AND ts >= ? AND ts < ? ${query.type === undefined ? "" : "AND type = ?"}
           GROUP BY start
@@ -158,7 +180,7 @@ export function eventRoutes(ctx: RouteContext): RouteDefinition[] {
         buckets: result.rows.map((row) => ({
           start: row.start.toISOString(),
           count: Number(row.count),
-          avg: row.avg,
+          avg: toDouble(row.avg),
         })),
       });
     },

@@ -136,7 +136,10 @@ export function evidenceRoutes(ctx: RouteContext): RouteDefinition[] {
   const create = defineRoute({
     method: "post",
     path: "/v1/systems/:id/evidence",
+    operationId: "createEvidence",
     summary: "Register an evidence file and get a presigned upload URL (valid 1 hour)",
+    description:
+      "Registers an evidence file (name, size, SHA-256, media type) and returns a presigned URL: PUT the file there with exactly the given headers within 1 hour, then call completeEvidence.",
     tag: "evidence",
     auth: "any",
     expensive: true,
@@ -191,7 +194,9 @@ export function evidenceRoutes(ctx: RouteContext): RouteDefinition[] {
   const list = defineRoute({
     method: "get",
     path: "/v1/systems/:id/evidence",
+    operationId: "listEvidence",
     summary: "List a system's evidence, newest first",
+    description: "Lists a system's evidence, newest first, a page at a time.",
     tag: "evidence",
     auth: "any",
     params: IdParams,
@@ -213,7 +218,9 @@ export function evidenceRoutes(ctx: RouteContext): RouteDefinition[] {
   const get = defineRoute({
     method: "get",
     path: "/v1/evidence/:id",
+    operationId: "getEvidence",
     summary: "Get an evidence file's record",
+    description: "Gets one evidence record of the org.",
     tag: "evidence",
     auth: "any",
     params: IdParams,
@@ -226,7 +233,10 @@ export function evidenceRoutes(ctx: RouteContext): RouteDefinition[] {
   const complete = defineRoute({
     method: "post",
     path: "/v1/evidence/:id/complete",
+    operationId: "completeEvidence",
     summary: "Verify the uploaded file's size and SHA-256 and mark the evidence complete",
+    description:
+      "Checks the uploaded file's size and SHA-256 against the declared ones and marks the evidence complete. 409 upload_missing: nothing uploaded yet; 409 upload_mismatch: the upload differed and was deleted. Completing twice returns the record.",
     tag: "evidence",
     auth: "any",
     params: IdParams,
@@ -281,7 +291,10 @@ export function evidenceRoutes(ctx: RouteContext): RouteDefinition[] {
   const download = defineRoute({
     method: "get",
     path: "/v1/evidence/:id/download",
+    operationId: "getEvidenceDownload",
     summary: "Get a presigned download URL (valid 15 minutes)",
+    description:
+      "Returns a presigned GET URL for a complete evidence file, valid 15 minutes. 409 evidence_incomplete until it is complete.",
     tag: "evidence",
     auth: "any",
     expensive: true,

@@ -1,12 +1,13 @@
 // Endpoints for machines: liveness, readiness (gates rolling restarts), metrics (loopback only)
 // and the OpenAPI document.
 import { isIP } from "node:net";
+import type { RouteConfig } from "@asteasolutions/zod-to-openapi";
 import type { Request, RequestHandler } from "express";
 import type { Registry } from "prom-client";
 import { z } from "zod";
 import { checkReadiness } from "../readiness";
 import type { RouteContext } from "./context";
-import { defineRoute, type RouteDefinition } from "./define";
+import { defineRoute, errorResponse, type RouteDefinition } from "./define";
 
 const Health = z.object({ status: z.literal("ok") }).meta({ id: "Health" });
 
@@ -17,13 +18,66 @@ const Readiness = z
   })
   .meta({ id: "Readiness" });
 
+const OpenApiDocumentSchema = z
+  .looseObject({
+    openapi: z.string(),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    paths: z.looseObject({}),
+  })
+  .meta({ id: "OpenApiDocument", description: "An OpenAPI 3.0 document." });
+
+/** The paths app.ts serves with handlers of its own, as the document describes them. */
+export const HAND_WRITTEN_OPERATIONS: readonly RouteConfig[] = [
+  {
+    method: "get",
+    path: "/docs",
+    operationId: "getOpenApiDocument",
+    summary: "This OpenAPI document",
+    description:
+      "The contract: generated from the schemas that validate requests. No credentials needed; " +
+      "counted against the caller's rate limit.",
+    tags: ["operations"],
+    security: [],
+    responses: {
+      200: {
+        description: "The document.",
+        content: { "application/json": { schema: OpenApiDocumentSchema } },
+      },
+      429: errorResponse("Rate limited; see Retry-After."),
+      500: errorResponse("An unexpected fault on our side (logged); never with internals."),
+      503: errorResponse("Credentials were sent and the database could not check them in time."),
+    },
+  },
+  {
+    method: "get",
+    path: "/metrics",
+    operationId: "getMetrics",
+    summary: "Prometheus metrics, for this machine only",
+    description:
+      "Only for a loopback peer that did not come through the proxy (no X-Forwarded-For, " +
+      "X-Real-IP or Forwarded); anyone else gets the 404 of an unknown route.",
+    tags: ["operations"],
+    security: [],
+    responses: {
+      200: {
+        description: "Prometheus text exposition format.",
+        content: { "text/plain": { schema: z.string() } },
+      },
+      404: errorResponse("Not a local caller: the answer of an unknown route."),
+    },
+  },
+];
+
 export function operationRoutes(ctx: RouteContext): RouteDefinition[] {
   const health = defineRoute({
     method: "get",
     path: "/health",
+    operationId: "getHealth",
     summary: "Liveness: the process answers (no dependency is touched)",
+    description: "Answers as long as the process runs; touches no dependency. For liveness probes.",
     tag: "operations",
     auth: "none",
+    probe: true,
     responses: { 200: { description: "Alive.", schema: Health } },
     handler: ({ res }) => {
       res.set("Cache-Control", "no-store").json({ status: "ok" });
@@ -33,9 +87,13 @@ export function operationRoutes(ctx: RouteContext): RouteDefinition[] {
   const ready = defineRoute({
     method: "get",
     path: "/ready",
+    operationId: "getReadiness",
     summary: "Readiness: database, Redis and evidence storage, each checked within 1 second",
+    description:
+      "Checks PostgreSQL (SELECT 1), Redis (PING) and evidence storage (an empty listing) side by side, each given 1 second. 503 names the failing checks; load balancers take the instance out meanwhile.",
     tag: "operations",
     auth: "none",
+    probe: true,
     responses: {
       200: { description: "Every dependency answered.", schema: Readiness },
       503: { description: "At least one check is false.", schema: Readiness },

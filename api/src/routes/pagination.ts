@@ -15,13 +15,20 @@ export interface PageResult<T> {
 
 const CURSOR_COLUMN = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`;
 
+/** False for a well-formed but impossible time such as 2024-02-30, which PostgreSQL refuses. */
+function isRealInstant(ts: string): boolean {
+  const parsed = Date.parse(`${ts.slice(0, 19)}Z`);
+  return !Number.isNaN(parsed) && new Date(parsed).toISOString().slice(0, 19) === ts.slice(0, 19);
+}
+
 function decode(cursor: string): { ts: string; id: string } {
   const [ts, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
   const valid =
     ts !== undefined &&
     id !== undefined &&
     /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(ts) &&
-    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id);
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) &&
+    isRealInstant(ts);
   if (!valid) {
     throw new ApiError(400, "validation_failed", "The request is invalid: query.cursor.", {
       details: [{ path: "query.cursor", message: "is not a cursor returned by this API" }],

@@ -27,7 +27,9 @@ const CreateSystemBody = z
       .string()
       .trim()
       .min(1, "must not be empty")
-      .max(2000, "must be at most 2000 characters"),
+      .max(2000, "must be at most 2000 characters")
+      // Said for the document: after trimming, min(1) already means the same.
+      .regex(/\S/, "must not be blank"),
   })
   .meta({ id: "CreateSystemRequest" });
 
@@ -48,7 +50,9 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
   const create = defineRoute({
     method: "post",
     path: "/v1/systems",
+    operationId: "createSystem",
     summary: "Create a system",
+    description: "Creates a system (something evidence and events are about) in the caller's org.",
     tag: "systems",
     auth: "any",
     body: CreateSystemBody,
@@ -73,7 +77,10 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
   const list = defineRoute({
     method: "get",
     path: "/v1/systems",
+    operationId: "listSystems",
     summary: "List systems, newest first",
+    description:
+      "Lists the org's systems, newest first, a page at a time: pass nextCursor as cursor for the next page.",
     tag: "systems",
     auth: "any",
     query: Page,
@@ -93,7 +100,9 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
   const get = defineRoute({
     method: "get",
     path: "/v1/systems/:id",
+    operationId: "getSystem",
     summary: "Get a system",
+    description: "Gets one of the org's systems; another org's id answers 404 as an unknown one.",
     tag: "systems",
     auth: "any",
     params: IdParams,

@@ -1,7 +1,9 @@
 // Evidence in an S3-compatible bucket. Uploads are presigned PUTs whose signature covers
 // x-amz-checksum-sha256, so the client must send the declared checksum and R2 refuses a body
 // that does not match it. With a custom endpoint (R2, s3rver) addressing is path-style, and the
-// SDK's default CRC checksums are off: they break stores other than AWS.
+// SDK's default CRC checksums are off: they break stores other than AWS. Every call carries a
+// deadline (STORAGE_DEADLINES): a hung store fails the call, answered 503, instead of hanging the
+// request; the SDK's own log lines go through our logger, as JSON.
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -16,6 +18,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { StorageConfig } from "../config";
+import { STORAGE_DEADLINES } from "../deadlines";
+import type { Logger } from "../logger";
 import {
   StorageUnavailableError,
   contentDisposition,
@@ -44,7 +48,11 @@ export class S3EvidenceStore implements EvidenceStore {
   readonly kind = "s3";
   private readonly client: S3Client;
 
-  constructor(private readonly config: S3Config) {
+  constructor(
+    private readonly config: S3Config,
+    logger: Logger,
+  ) {
+    const sdkLogger = logger.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: config.region,
       endpoint: config.endpoint,
@@ -56,8 +64,28 @@ export class S3EvidenceStore implements EvidenceStore {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: 2_000, requestTimeout: 30_000 },
+      requestHandler: {
+        connectionTimeout: STORAGE_DEADLINES.connectMs,
+        requestTimeout: STORAGE_DEADLINES.operationMs,
+        socketTimeout: STORAGE_DEADLINES.operationMs,
+        throwOnRequestTimeout: true,
+        logger: sdkLogger,
+      },
+      // The SDK logs every call with its input, at info level, and every failed one at error
+      // level, an expected 404 included: only worth it when debugging. The failures that matter
+      // are logged by the request that met them (a 503 with its cause).
+      logger: {
+        debug: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk"),
+        info: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk"),
+        warn: (...content: unknown[]) => sdkLogger.warn({ content }, "aws-sdk warning"),
+        error: (...content: unknown[]) => sdkLogger.debug({ content }, "aws-sdk failure"),
+      },
     });
+  }
+
+  /** The deadline of one store operation, as an abort signal for the SDK and body streams. */
+  private static deadline(): { abortSignal: AbortSignal } {
+    return { abortSignal: AbortSignal.timeout(STORAGE_DEADLINES.operationMs) };
   }
 
   async presignUpload(request: UploadRequest): Promise<PresignedUpload> {
@@ -95,6 +123,7 @@ export class S3EvidenceStore implements EvidenceStore {
     try {
       const head = await this.client.send(
         new HeadObjectCommand({ Bucket: this.config.bucket, Key: key, ChecksumMode: "ENABLED" }),
+        S3EvidenceStore.deadline(),
       );
       const checksum = head.ChecksumSHA256;
       return {
@@ -112,11 +141,13 @@ export class S3EvidenceStore implements EvidenceStore {
 
   async hashObject(key: string): Promise<string> {
     try {
+      const deadline = S3EvidenceStore.deadline();
       const object = await this.client.send(
         new GetObjectCommand({ Bucket: this.config.bucket, Key: key }),
+        deadline,
       );
       const hash = createHash("sha256");
-      await pipeline(object.Body as Readable, hash);
+      await pipeline(object.Body as Readable, hash, { signal: deadline.abortSignal });
       return hash.digest("hex");
     } catch (error) {
       throw new StorageUnavailableError("GetObject", error);
@@ -125,7 +156,10 @@ export class S3EvidenceStore implements EvidenceStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }),
+        S3EvidenceStore.deadline(),
+      );
     } catch (error) {
       throw new StorageUnavailableError("DeleteObject", error);
     }

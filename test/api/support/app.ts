@@ -6,6 +6,7 @@ import { createApp, type AppDeps } from "../../../api/src/app";
 import { loadConfig, type Config } from "../../../api/src/config";
 import { createLogger, type Logger } from "../../../api/src/logger";
 import { BUCKET, S3_KEY, testEnv } from "./environment";
+import { observeApp } from "./observe";
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop";
 export const FRONTEND_ORIGIN = "https://app.example.test";
@@ -46,20 +47,25 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
   return loaded.config;
 }
 
-/** createApp with the shared database, Redis and S3 store unless replaced. */
+/**
+ * createApp with the shared database, Redis and S3 store unless replaced. Every response it
+ * sends is checked against the OpenAPI document (observe.ts).
+ */
 export function testApp(
   options: { env?: Record<string, string | undefined>; logger?: Logger } & Partial<AppDeps> = {},
 ): Express {
   const env = testEnv();
   const { env: overrides, ...deps } = options;
-  return createApp({
-    config: testConfig(overrides),
-    logger: createLogger("silent"),
-    db: env.db,
-    redis: env.redisClient,
-    store: env.store,
-    ...deps,
-  });
+  return observeApp(
+    createApp({
+      config: testConfig(overrides),
+      logger: createLogger("silent"),
+      db: env.db,
+      redis: env.redisClient,
+      store: env.store,
+      ...deps,
+    }),
+  );
 }
 
 export const uniqueEmail = (): string => `user-${randomUUID()}@example.test`;

@@ -87,14 +87,17 @@ export async function setUpEnvironment(): Promise<void> {
   await migrateLatest(db, databaseUrl);
   const redisClient = createRedis(redis.url, createLogger("silent"));
   cleanups.push(() => redisClient.disconnect());
-  const store = new S3EvidenceStore({
-    kind: "s3",
-    endpoint: s3Endpoint,
-    region: "auto",
-    bucket: BUCKET,
-    accessKeyId: S3_KEY,
-    secretAccessKey: S3_KEY,
-  });
+  const store = new S3EvidenceStore(
+    {
+      kind: "s3",
+      endpoint: s3Endpoint,
+      region: "auto",
+      bucket: BUCKET,
+      accessKeyId: S3_KEY,
+      secretAccessKey: S3_KEY,
+    },
+    createLogger("silent"),
+  );
   cleanups.push(() => store.close());
   current = {
     tmp,

@@ -29,6 +29,13 @@ export class TestRedis {
   port = 0;
   private child: ChildProcess | undefined;
 
+  /** The running server's process id (to freeze it). */
+  get pid(): number {
+    const pid = this.child?.pid;
+    if (pid === undefined) throw new Error("redis-server is not running");
+    return pid;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { apiEnv } from "./app";
 import { track } from "./children";
 import { testEnv } from "./environment";
+import { observeOrigin } from "./observe";
 import { freePort, sleep } from "./ports";
 
 export interface Exit {
@@ -86,7 +87,10 @@ async function untilHealthy(server: ServerProcess): Promise<void> {
   }
 }
 
-/** Starts the built server; waits until /health answers unless told not to. */
+/**
+ * Starts the built server; waits until /health answers unless told not to. Every answer fetched
+ * from it is checked against the OpenAPI document (observe.ts).
+ */
 export async function startServer(
   overrides: Record<string, string | undefined> = {},
   options: { waitUntilHealthy?: boolean } = {},
@@ -94,6 +98,7 @@ export async function startServer(
   const port = await freePort();
   const env = apiEnv({ LOG_LEVEL: "info", ...overrides, PORT: String(port) });
   const server = new ServerProcess(runDist("server.js", env), port);
+  observeOrigin(new URL(server.url("/")).origin);
   if (options.waitUntilHealthy ?? true) await untilHealthy(server);
   return server;
 }
