@@ -14,6 +14,8 @@ readonly PACKAGES=(
   # the local platform and the e2e tier: a Debian 13 stand-in booted with systemd-nspawn in a
   # network namespace (slirp4netns), pebble as the ACME server, OpenSSH to provision it
   systemd-container slirp4netns socat pebble openssh-client openssl iproute2 curl ca-certificates
+  # e2e tier: a client built on Go's SSH library, the one inside Pulumi's command provider
+  golang-go golang-golang-x-crypto-dev
 )
 
 missing_packages() {

@@ -57,6 +57,13 @@ import {
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
 import { renderSshdConfig } from "./render/sshd";
 import {
+  renderDebsumsDefaults,
+  renderLoginBanner,
+  renderModuleBlacklist,
+  renderNeedrestart,
+  renderSysstatDefaults,
+} from "./render/host";
+import {
   DATA_MOUNT_UNIT,
   renderAutoUpgrades,
   renderDataMount,
@@ -118,7 +125,8 @@ export const STEPS: readonly StepDefinition[] = [
   },
   {
     name: "base",
-    description: "updates, accounts, sshd, firewall, fail2ban, journald, data volume, swap",
+    description:
+      "updates, accounts, sshd, firewall, fail2ban, journald, host hardening, data volume, swap",
     secrets: [],
     timeoutMinutes: 30,
     args: (v) => ["--data-device", v.dataDevice, "--swap-mb", String(swapSizeMb(v.memoryMb))],
@@ -130,6 +138,12 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/apt/apt.conf.d/20auto-upgrades", renderAutoUpgrades()),
       file("/etc/apt/apt.conf.d/52keel-unattended-upgrades", renderUnattendedUpgrades()),
       file("/etc/sysctl.d/60-keel.conf", renderSysctl()),
+      file("/etc/modprobe.d/keel-blacklist.conf", renderModuleBlacklist()),
+      file("/etc/issue", renderLoginBanner()),
+      file("/etc/issue.net", renderLoginBanner()),
+      file("/etc/needrestart/conf.d/keel.conf", renderNeedrestart()),
+      file("/etc/default/sysstat", renderSysstatDefaults()),
+      file("/etc/default/debsums", renderDebsumsDefaults()),
       ...(v.dataDevice === ""
         ? []
         : [file(`/etc/systemd/system/${DATA_MOUNT_UNIT}`, renderDataMount(v.dataDevice))]),

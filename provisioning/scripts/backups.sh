@@ -40,7 +40,7 @@ install_units() {
 
 # archive_mode needs a restart; archive_command and archive_timeout a reload.
 enable_archiving() {
-  install_rendered /etc/postgresql/17/main/conf.d/60-keel-backup.conf 0644 postgres postgres
+  install_rendered /etc/postgresql/17/main/conf.d/60-keel-backup.conf 0640 postgres postgres
   last_changed || return 0
   systemctl reload "${PG_UNIT}"
   if [[ "$(as_postgres psql -X -tA -c "SELECT count(*) FROM pg_settings WHERE pending_restart")" != 0 ]]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Step "base": security updates, the keel group and user, SSH hardening, the host firewall,
-# fail2ban, journald limits, the data volume, swap and kernel settings.
+# fail2ban, journald limits, host hardening, the data volume, swap and kernel settings.
 # Usage: base.sh WORK --data-device DEVICE|"" --swap-mb N
 set -Eeuo pipefail
 
@@ -68,6 +68,41 @@ configure_journald() {
 configure_updates() {
   install_rendered /etc/apt/apt.conf.d/20auto-upgrades 0644 root root
   install_rendered /etc/apt/apt.conf.d/52keel-unattended-upgrades 0644 root root
+}
+
+# What lynis asks of a host and costs no memory or availability: packages that audit and
+# report, unused kernel modules off, banners, stricter defaults and permissions.
+harden_host() {
+  ensure_packages libpam-tmpdir needrestart debsums apt-show-versions sysstat
+  install_rendered /etc/modprobe.d/keel-blacklist.conf 0644 root root
+  install_rendered /etc/issue 0644 root root
+  install_rendered /etc/issue.net 0644 root root
+  install_rendered /etc/needrestart/conf.d/keel.conf 0644 root root
+  install_rendered /etc/default/sysstat 0644 root root
+  if last_changed; then
+    systemctl restart sysstat.service
+  fi
+  install_rendered /etc/default/debsums 0644 root root
+  ensure_login_default SHA_CRYPT_MIN_ROUNDS 100000
+  ensure_login_default SHA_CRYPT_MAX_ROUNDS 500000
+  ensure_mode /etc/ssh/sshd_config 0600
+  ensure_mode /etc/sudoers.d 0750
+  local cron
+  for cron in /etc/cron.d /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
+    ensure_mode "${cron}" 0700
+  done
+}
+
+# ensure_login_default KEY VALUE: sets KEY in /etc/login.defs (which has no drop-in directory).
+ensure_login_default() {
+  local key="$1" value="$2"
+  grep -Eq "^${key}[[:space:]]+${value}$" /etc/login.defs && return 0
+  if grep -Eq "^${key}[[:space:]]" /etc/login.defs; then
+    sed -i -E "s/^${key}[[:space:]].*/${key}\t\t${value}/" /etc/login.defs
+  else
+    printf '%s\t\t%s\n' "${key}" "${value}" >>/etc/login.defs
+  fi
+  note_change "${key} ${value} in /etc/login.defs"
 }
 
 configure_sysctl() {
@@ -150,6 +185,7 @@ main() {
   configure_journald
   configure_updates
   configure_sysctl
+  harden_host
   mount_data_volume "${data_device}"
   ensure_swap "${swap_mb}"
   ensure_directories

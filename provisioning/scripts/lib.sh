@@ -130,6 +130,14 @@ ensure_dir() {
   note_change "directory ${path}"
 }
 
+# ensure_mode PATH MODE: gives an existing file or directory MODE.
+ensure_mode() {
+  local path="$1" mode="$2"
+  [[ "$(stat -c '%a' "${path}")" == "${mode#0}" ]] && return 0
+  chmod "${mode}" "${path}"
+  note_change "mode ${mode} on ${path}"
+}
+
 as_postgres() {
   runuser -u postgres -- "$@"
 }

@@ -79,10 +79,16 @@ adopt_volume_owner() {
 # nothing, a reload or a restart.
 install_configuration() {
   local needs=none
-  install_rendered "${CONF_DIR}/conf.d/50-keel.conf" 0644 postgres postgres
+  install_rendered "${CONF_DIR}/conf.d/50-keel.conf" 0640 postgres postgres
   if last_changed; then needs=reload; fi
   install_rendered "${CONF_DIR}/pg_hba.conf" 0640 postgres postgres
   if last_changed; then needs=reload; fi
+  # The cluster's own files are for postgres alone (they name paths and settings).
+  local own
+  for own in postgresql.conf pg_ctl.conf pg_ident.conf start.conf environment; do
+    ensure_mode "${CONF_DIR}/${own}" 0640
+  done
+  ensure_mode /var/lib/postgresql 0750
   install_rendered /etc/systemd/system/postgresql@.service.d/60-keel-start-reload.conf 0644 root root
   if last_changed; then
     daemon_reload

@@ -22,6 +22,14 @@ import {
   type StepRun,
 } from "../../local/provision";
 import { neverReadyRelease, nextRelease } from "./releases";
+import {
+  AUDITOR_PACKAGES,
+  inGuest,
+  lynisReport,
+  runGoSshClient,
+  sshAuditFindings,
+  testsslFindings,
+} from "./auditors";
 import { instanceReleases, readyBody, sh, statusOf, unitStates, waitInside } from "./remote";
 import { bootStandin, type Standin } from "../../local/standin";
 
@@ -51,6 +59,9 @@ const STACK = {
     apiExpensivePerMinute: 10,
   },
 };
+
+/** lynis's hardening index measured on the stand-in; it may only rise (issue 12 aims at 90). */
+const LYNIS_FLOOR = 74;
 
 const log = (line: string): void => console.log(`      ${line}`);
 
@@ -286,6 +297,73 @@ rm -f "$p"; echo "found=$found"`;
       expect(
         (await sh(standin, search, `${patterns.join("\n")}\n`)).trim().split("\n").at(-1),
       ).to.equal("found=0");
+    });
+  });
+
+  describe("independent auditors", () => {
+    before(async () => {
+      await inGuest(
+        standin,
+        `DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${AUDITOR_PACKAGES.join(" ")} >/dev/null`,
+      );
+      // The certificate's root (the guest trusts only pebble's own TLS certificate).
+      await inGuest(standin, "cat > /tmp/keel-acme-root.pem", ca);
+    });
+
+    it("when ssh-audit checks sshd, then it finds nothing to fail or warn about", async () => {
+      // One run: sshd's PerSourcePenalties refuse a second burst of unauthenticated connections.
+      const findings = sshAuditFindings(await inGuest(standin, "ssh-audit -j 127.0.0.1 || true"));
+      log(`ssh-audit: ${findings.fail.length} fail, ${findings.warn.length} warn`);
+      expect(findings.algorithms).to.be.greaterThan(10);
+      expect({ fail: findings.fail, warn: findings.warn }).to.deep.equal({ fail: [], warn: [] });
+    });
+
+    it("when Go's SSH library (the one inside pulumi-command) connects with its defaults, then sshd lets it in", () => {
+      expect(runGoSshClient(standin.sshTarget, "echo connected")).to.equal("connected\n");
+    });
+
+    it("when testssl.sh rates the HTTPS endpoint, then A+ and nothing compressed (BREACH)", async () => {
+      const report = await inGuest(
+        standin,
+        "testssl --quiet --color 0 --warnings off --jsonfile /tmp/keel-testssl.json " +
+          `--add-ca /tmp/keel-acme-root.pem https://${standin.domain}/ >/dev/null; ` +
+          "cat /tmp/keel-testssl.json",
+      );
+      const findings = testsslFindings(report);
+      log(
+        `testssl.sh: grade ${findings.get("overall_grade")}, score ${findings.get("final_score")}`,
+      );
+      expect(findings.get("overall_grade")).to.equal("A+");
+      expect(findings.get("BREACH")).to.match(/^not vulnerable, no gzip/);
+    });
+
+    it("when a client asks for gzip, then neither a login answer nor an authenticated list is compressed", async () => {
+      const curl = (path: string, extra: string): Promise<string> =>
+        inGuest(
+          standin,
+          "curl -s -o /dev/null -D - --cacert /tmp/keel-acme-root.pem " +
+            `-H 'Accept-Encoding: gzip, br' ${extra} https://${standin.domain}${path}`,
+          `Authorization: Bearer ${secrets.adminApiKey}\n`,
+        );
+      const login = await curl(
+        "/v1/auth/login",
+        `-H 'Content-Type: application/json' -d '{"email":"nobody@keel.test","password":"wrong password"}'`,
+      );
+      const list = await curl("/v1/systems", "-H @-");
+      expect(login).to.match(/^HTTP\/[\d.]+ 401/);
+      expect(list).to.match(/^HTTP\/[\d.]+ 200/);
+      expect(`${login}${list}`).to.not.match(/^content-encoding:/im);
+    });
+
+    it("when lynis audits the host, then its index holds and it warns only about the stand-in's single resolver", async () => {
+      await inGuest(standin, "lynis audit system --quick --no-colors >/dev/null 2>&1");
+      const report = lynisReport(await inGuest(standin, "cat /var/log/lynis-report.dat"));
+      log(
+        `lynis: hardening index ${report.hardeningIndex}, ${report.suggestions.length} suggestion(s)`,
+      );
+      // slirp4netns offers one DNS server; a droplet's resolv.conf lists two.
+      expect(report.warnings.filter((w) => !w.startsWith("NETW-2705|"))).to.deep.equal([]);
+      expect(report.hardeningIndex).to.be.at.least(LYNIS_FLOOR);
     });
   });
 
