@@ -29,6 +29,8 @@ import {
 } from "./render/backup";
 import { renderFail2banJail, renderNftables } from "./render/firewall";
 import {
+  renderCertbotHardening,
+  renderFail2banHardening,
   renderNginxHardening,
   renderPostgresHardening,
   renderRedisHardening,
@@ -43,9 +45,11 @@ import {
   renderNginxHttp,
   renderNginxHttps,
   renderNginxLimits,
+  renderNginxLogrotate,
   renderNginxProxy,
   renderNginxTls,
   renderNginxUpstream,
+  renderLogrotateTimer,
 } from "./render/nginx";
 import {
   loginRole,
@@ -134,6 +138,10 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/ssh/sshd_config.d/00-keel.conf", renderSshdConfig(v.sshUser)),
       file("/etc/nftables.conf", renderNftables(v.sshAllowCidrs)),
       file("/etc/fail2ban/jail.d/keel.local", renderFail2banJail(v.sshAllowCidrs)),
+      file(
+        "/etc/systemd/system/fail2ban.service.d/50-keel-hardening.conf",
+        renderFail2banHardening(),
+      ),
       file("/etc/systemd/journald.conf.d/50-keel.conf", renderJournald()),
       file("/etc/apt/apt.conf.d/20auto-upgrades", renderAutoUpgrades()),
       file("/etc/apt/apt.conf.d/52keel-unattended-upgrades", renderUnattendedUpgrades()),
@@ -214,6 +222,12 @@ export const STEPS: readonly StepDefinition[] = [
       file(`${NGINX_SNIPPET_DIR}/keel-proxy.conf`, renderNginxProxy()),
       file("/etc/letsencrypt/renewal-hooks/deploy/keel-reload-nginx", renderCertbotDeployHook()),
       file("/etc/systemd/system/nginx.service.d/50-keel-hardening.conf", renderNginxHardening()),
+      file(
+        "/etc/systemd/system/certbot.service.d/50-keel-hardening.conf",
+        renderCertbotHardening(),
+      ),
+      file("/etc/logrotate.d/nginx", renderNginxLogrotate()),
+      file("/etc/systemd/system/logrotate.timer.d/50-keel-hourly.conf", renderLogrotateTimer()),
     ],
   },
   {

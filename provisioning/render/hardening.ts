@@ -1,7 +1,8 @@
-// systemd drop-ins that harden Debian's own units for nginx, PostgreSQL and Redis. Each is
+// systemd drop-ins that harden Debian's own units for nginx, PostgreSQL, Redis, fail2ban and
+// certbot. Each is
 // merged with the packaged unit; the provisioning tests score the merged result with
 // `systemd-analyze security`.
-import { BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
+import { ACME_WEBROOT, BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
 import { PGBACKREST_LOG_DIR } from "./backup";
 import { SANDBOX_BASELINE } from "./sandbox";
 
@@ -54,5 +55,45 @@ IPAddressAllow=localhost
 ProcSubset=pid
 DevicePolicy=closed
 KeyringMode=private
+`;
+}
+
+export function renderFail2banHardening(): string {
+  return `# Managed by Keel: sandbox for fail2ban. It reads the journal, keeps its database and log,
+# and changes nftables sets over netlink; it needs no network of its own.
+[Service]
+${SANDBOX_BASELINE}
+ProtectSystem=strict
+ReadWritePaths=/var/lib/fail2ban /var/log /run/fail2ban
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_DAC_READ_SEARCH
+RestrictAddressFamilies=AF_UNIX AF_NETLINK
+IPAddressDeny=any
+SystemCallFilter=@system-service
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+MemoryDenyWriteExecute=true
+UMask=0077
+`;
+}
+
+/**
+ * Sandbox for certbot's renewals (certbot.timer): it talks to the ACME server, writes the
+ * certificates on the data volume and the challenge files, and its deploy hook runs \`nginx -t\`
+ * (which opens nginx's logs) and asks systemd to reload nginx.
+ */
+export function renderCertbotHardening(): string {
+  return `# Managed by Keel: sandbox for certbot's renewals.
+[Unit]
+RequiresMountsFor=${DATA_DIR}
+
+[Service]
+${SANDBOX_BASELINE}
+ProtectSystem=strict
+ReadWritePaths=${DATA_DIR}/letsencrypt ${ACME_WEBROOT} -/var/lib/letsencrypt -/var/log/letsencrypt -/var/log/nginx
+CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallFilter=@system-service
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+MemoryDenyWriteExecute=true
+UMask=0022
 `;
 }

@@ -31,6 +31,19 @@ function jsonError(status: number, code: string, message: string): string {
   return `return ${status} '{"error":{"code":"${code}","message":"${message}","requestId":"$keel_request_id"}}'`;
 }
 
+/** A refused request is logged when nginx's random request id (hex) ends with this. */
+const REFUSED_LOG_SUFFIX = "00";
+/** One refused request (429) in this many is written to the access log. */
+export const REFUSED_LOG_SAMPLE = 16 ** REFUSED_LOG_SUFFIX.length;
+
+/** The access log's JSON line; \`extra\` adds fields after the time. */
+function logFormat(name: string, extra: string): string {
+  return `log_format ${name} escape=json '{"time":"$time_iso8601",${extra}"requestId":"$keel_request_id",'
+		'"remote":"$remote_addr","method":"$request_method","uri":"$request_uri",'
+		'"status":$status,"bytes":$body_bytes_sent,"duration":$request_time,'
+		'"upstream":"$upstream_addr","upstreamStatus":"$upstream_status","agent":"$http_user_agent"}';`;
+}
+
 export function renderNginxConf(): string {
   return `# Managed by Keel: nginx's main configuration. Keel's server blocks are in ${NGINX_INCLUDE_DIR}/.
 user www-data;
@@ -51,11 +64,21 @@ http {
 	include /etc/nginx/mime.types;
 	default_type application/octet-stream;
 
-	log_format keel_json escape=json '{"time":"$time_iso8601","requestId":"$keel_request_id",'
-		'"remote":"$remote_addr","method":"$request_method","uri":"$request_uri",'
-		'"status":$status,"bytes":$body_bytes_sent,"duration":$request_time,'
-		'"upstream":"$upstream_addr","upstreamStatus":"$upstream_status","agent":"$http_user_agent"}';
-	access_log /var/log/nginx/access.log keel_json;
+	${logFormat("keel_json", "")}
+	${logFormat("keel_json_sampled", `"sampled":${REFUSED_LOG_SAMPLE},`)}
+	# A flood of refused requests (429) must not fill the disk: each answered request is logged,
+	# but only one refusal in ${REFUSED_LOG_SAMPLE} (chosen by nginx's random request id, which a client cannot
+	# set), marked "sampled":${REFUSED_LOG_SAMPLE}. Multiply to count; the addresses are there.
+	map $status $keel_log_answered {
+		429 0;
+		default 1;
+	}
+	map "$status:$request_id" $keel_log_refused {
+		"~^429:.*${REFUSED_LOG_SUFFIX}$" 1;
+		default 0;
+	}
+	access_log /var/log/nginx/access.log keel_json if=$keel_log_answered;
+	access_log /var/log/nginx/access.log keel_json_sampled if=$keel_log_refused;
 
 	# No compression: the API's answers carry tokens and keys next to text a client chose, which
 	# compression would let an attacker recover byte by byte (BREACH).
@@ -87,7 +110,9 @@ limit_req_zone $binary_remote_addr zone=keel_auth:10m rate=${limits.edgeAuthPerM
 # The rest of the API: ${limits.edgeApiPerSecond} per second, bursts of ${limits.edgeApiBurst}. /health is not limited.
 limit_req_zone $binary_remote_addr zone=keel_api:10m rate=${limits.edgeApiPerSecond}r/s;
 limit_req_status 429;
-limit_req_log_level warn;
+# Refusals are logged at info, below error_log's warn: the access log's sample counts them,
+# and error.log stays for real errors.
+limit_req_log_level info;
 
 # JSON bodies of up to 1 MB; larger requests get 413.
 client_max_body_size 1m;
@@ -280,5 +305,35 @@ export function renderCertbotDeployHook(): string {
 set -eu
 nginx -t -q
 systemctl reload nginx
+`;
+}
+
+/** Rotation of nginx's logs: daily, and as soon as one passes 100 MB (logrotate runs hourly). */
+export function renderNginxLogrotate(): string {
+  return `# Managed by Keel: nginx's logs, rotated daily or at 100 MB, 14 kept, compressed.
+/var/log/nginx/*.log {
+	daily
+	maxsize 100M
+	missingok
+	rotate 14
+	compress
+	delaycompress
+	notifempty
+	create 0640 www-data adm
+	sharedscripts
+	postrotate
+		systemctl kill --signal=USR1 --kill-whom=main nginx.service >/dev/null 2>&1 || true
+	endscript
+}
+`;
+}
+
+/** logrotate.timer every hour instead of daily, so maxsize is checked within the hour. */
+export function renderLogrotateTimer(): string {
+  return `# Managed by Keel: run logrotate hourly; size limits are only checked when it runs.
+[Timer]
+OnCalendar=
+OnCalendar=hourly
+AccuracySec=5m
 `;
 }

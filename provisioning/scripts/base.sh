@@ -51,6 +51,11 @@ configure_firewall() {
 configure_fail2ban() {
   install_rendered /etc/fail2ban/jail.d/keel.local 0644 root root
   local changed=${KEEL_LAST_CHANGED}
+  install_rendered /etc/systemd/system/fail2ban.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+    changed=1
+  fi
   ensure_enabled fail2ban.service
   if ((changed == 1)) && systemctl is-active --quiet fail2ban; then
     systemctl restart fail2ban

@@ -67,6 +67,18 @@ install_sandbox() {
   fi
 }
 
+# nginx's logs rotate daily or at 100 MB, checked hourly.
+install_log_rotation() {
+  install_rendered /etc/logrotate.d/nginx 0644 root root
+  install_rendered /etc/systemd/system/logrotate.timer.d/50-keel-hourly.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+    systemctl restart logrotate.timer
+  fi
+  ensure_enabled logrotate.timer
+  ensure_started logrotate.timer
+}
+
 # The site Debian enables is not part of Keel's nginx.conf; remove it so nobody edits it in vain.
 remove_default_site() {
   remove_file /etc/nginx/sites-enabled/default
@@ -105,6 +117,10 @@ ensure_certificate() {
 
 install_renewal_hook() {
   install_rendered /etc/letsencrypt/renewal-hooks/deploy/keel-reload-nginx 0755 root root
+  install_rendered /etc/systemd/system/certbot.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then
+    daemon_reload
+  fi
   ensure_enabled certbot.timer
   ensure_started certbot.timer
 }
@@ -127,7 +143,8 @@ main() {
     die "usage: nginx.sh WORK --domain HOST --email EMAIL --acme-server URL --webroot DIR"
 
   link_letsencrypt
-  ensure_packages nginx certbot
+  ensure_packages nginx certbot logrotate
+  install_log_rotation
   install_sandbox
   remove_default_site
   install_http_configuration

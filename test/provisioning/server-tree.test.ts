@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { renderStack } from "../../tools/render";
+import { CIPHERS, HOST_KEY_ALGORITHMS, KEX_ALGORITHMS, MACS } from "../../provisioning/render/sshd";
 
 const HARNESS = join(__dirname, "..", "..", "local", "standin", "standin.sh");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
@@ -91,7 +92,13 @@ describe("rendered files on Debian 13", function () {
     expect(exposure("keel-migrate@0123456789abcdef.service")).to.be.at.most(1.5);
   });
 
-  for (const unit of ["nginx.service", "postgresql@17-main.service", "redis-server.service"]) {
+  for (const unit of [
+    "nginx.service",
+    "postgresql@17-main.service",
+    "redis-server.service",
+    "fail2ban.service",
+    "certbot.service",
+  ]) {
     it(`when ${unit} is scored with Keel's drop-in, then it is at most 3.0 and better than Debian's`, () => {
       const dropInDir = unit.startsWith("postgresql@") ? "postgresql@.service" : unit;
       const hardened = exposure(unit);
@@ -168,6 +175,17 @@ describe("rendered files on Debian 13", function () {
     expect(effective).to.match(/^permitrootlogin without-password$/m);
     expect(effective).to.match(/^maxauthtries 3$/m);
     expect(effective).to.match(/^allowtcpforwarding no$/m);
+    // Exactly Keel's algorithms: none of OpenSSH's defaults that ssh-audit flags remains.
+    expect(effective).to.match(new RegExp(`^kexalgorithms ${KEX_ALGORITHMS.join(",")}$`, "m"));
+    expect(effective).to.match(new RegExp(`^ciphers ${CIPHERS.join(",")}$`, "m"));
+    expect(effective).to.match(new RegExp(`^macs ${MACS.join(",")}$`, "m"));
+    expect(effective).to.match(
+      new RegExp(`^hostkeyalgorithms ${HOST_KEY_ALGORITHMS.join(",")}$`, "m"),
+    );
+    expect(effective.match(/^hostkey .*$/gm)).to.deep.equal([
+      "hostkey /etc/ssh/ssh_host_ed25519_key",
+      "hostkey /etc/ssh/ssh_host_rsa_key",
+    ]);
   });
 
   it("when nft checks the host firewall, then it accepts the ruleset", () => {
