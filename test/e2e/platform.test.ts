@@ -554,6 +554,7 @@ rm -f "$p"; echo "found=$found"`;
         email: outside.need("email"),
         password: outside.need("password"),
       });
+      expect(again.status).to.equal(200);
       const newToken = again.json<{ accessToken: string }>().accessToken;
       expect(decodeProtectedHeader(newToken).kid).to.equal(keyId(rotated.jwtSecret));
 
