@@ -456,7 +456,7 @@ rm -f "$p"; echo "found=$found"`;
   });
 
   describe("rotating the secrets (keel:secretsGeneration)", () => {
-    it("when every generated secret changes, then postgres, redis and api re-run in that order under load with no failed request, and after the api step the old Postgres password and admin key are refused while a token of the old JWT key still works", async () => {
+    it("when every generated secret changes, then postgres, redis and api re-run in that order under load with no failed request, and after the api step the old Postgres and Redis passwords and the old admin key are refused while a token of the old JWT key still works", async () => {
       // As keel:secretsGeneration does: every generated secret but the backup passphrase.
       const rotated = {
         ...standinSecrets(standin.s3, standin.backupS3),
@@ -531,6 +531,14 @@ rm -f "$p"; echo "found=$found"`;
         `runuser -u postgres -- psql -tAc "SELECT rolname FROM pg_roles WHERE rolname ~ '^keel_' ORDER BY 1"`,
       );
       expect(loginRoles.trim().split("\n")).to.deep.equal([loginRole(rotated.postgresPassword)]);
+
+      // Redis: the old password is refused (AUTH on stdin, so on no command line).
+      const redisAuth = (password: string) =>
+        sh(standin, "redis-cli --no-auth-warning", `AUTH keel ${password}\n`).then((out) =>
+          out.trim(),
+        );
+      expect(await redisAuth(old.redisPassword)).to.match(/^WRONGPASS/);
+      expect(await redisAuth(rotated.redisPassword)).to.equal("OK");
 
       // The admin key: the new one works, the old (leaked) one is refused.
       const withKey = (key: string) =>
