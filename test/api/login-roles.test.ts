@@ -1,5 +1,6 @@
-// The api step's revocation of a rotated Postgres password (retire_login_roles in
-// provisioning/scripts/api.sh), run by bash against a real PostgreSQL cluster of its own.
+// The revocation of a rotated Postgres password, run by bash against a real PostgreSQL cluster
+// of its own: the api step's retire_login_roles (api.sh), and the restore step's
+// carry_login_roles (restore.sh), which must not bring a retired login role back.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,10 +10,19 @@ import pg from "pg";
 import { TestPostgres } from "./support/postgres";
 
 const scriptsDir = join(__dirname, "..", "..", "provisioning", "scripts");
+
+/** A step script's functions only: the script without its last line, `main "$@"`. */
+function functionsOf(script: string): string {
+  return readFileSync(join(scriptsDir, script), "utf8")
+    .trimEnd()
+    .split("\n")
+    .slice(0, -1)
+    .join("\n");
+}
 const OLD_ROLE = "keel_0123456789ab";
 const NEW_ROLE = "keel_ba9876543210";
 
-describe("the api step's retirement of old Postgres login roles (api.sh)", function () {
+describe("old Postgres login roles after a rotation (api.sh, restore.sh)", function () {
   this.timeout(60_000);
   let postgres: TestPostgres;
   let work: string;
@@ -28,15 +38,10 @@ describe("the api step's retirement of old Postgres login roles (api.sh)", funct
     });
     work = mkdtempSync(join(tmpdir(), "keel-retire-"));
     copyFileSync(join(scriptsDir, "lib.sh"), join(work, "lib.sh"));
-    const functions = readFileSync(join(scriptsDir, "api.sh"), "utf8")
-      .trimEnd()
-      .split("\n")
-      .slice(0, -1)
-      .join("\n");
     // The step's functions, with psql pointed at the test cluster instead of the local one.
     writeFileSync(
       join(work, "harness.sh"),
-      `${functions}
+      `${functionsOf("api.sh")}
 psql_admin() { "${postgres.bin}/psql" -X -q -v ON_ERROR_STOP=1 --no-psqlrc -h 127.0.0.1 -p ${postgres.port} -U postgres -d postgres "$@"; }
 shift
 retire_login_roles "$@"
@@ -103,6 +108,36 @@ retire_login_roles "$@"
     const run = retire("keel; DROP ROLE postgres");
     expect(run.status).to.equal(1);
     expect(run.stderr).to.include("the login role name in the payload is malformed");
+    expect(await loginRoles()).to.deep.equal([NEW_ROLE]);
+  });
+
+  it("when a restored cluster holds the login role of a password retired since its backup, then the restore drops it and keeps the saved ones", async () => {
+    await postgres.admin("postgres", (client) =>
+      client.query(`CREATE ROLE ${OLD_ROLE} LOGIN PASSWORD 'x' IN ROLE keel_owner`),
+    );
+    const verifier = await postgres.admin("postgres", async (client) => {
+      const rows = await client.query<{ rolpassword: string }>(
+        `SELECT rolpassword FROM pg_authid WHERE rolname = '${NEW_ROLE}'`,
+      );
+      return rows.rows[0]?.rolpassword ?? "";
+    });
+    expect(verifier).to.match(/^SCRAM-SHA-256\$/);
+    // The roles of the cluster in place before the restore: the current one only.
+    writeFileSync(join(work, "roles"), `${NEW_ROLE} ${verifier}\n`);
+    writeFileSync(
+      join(work, "restore-harness.sh"),
+      `${functionsOf("restore.sh")}
+export PATH="${postgres.bin}:$PATH" PGHOST=127.0.0.1 PGPORT=${postgres.port} PGUSER=postgres
+as_postgres() { "$@"; }
+carry_login_roles "$2"
+`,
+    );
+    const run = spawnSync("bash", [join(work, "restore-harness.sh"), work, join(work, "roles")], {
+      encoding: "utf8",
+    });
+    expect(run.stderr).to.equal("");
+    expect(run.status).to.equal(0);
+    expect(run.stdout).to.include(`dropped login role ${OLD_ROLE}`);
     expect(await loginRoles()).to.deep.equal([NEW_ROLE]);
   });
 });
