@@ -19,6 +19,7 @@ const { prefix } = names;
 
 const secrets = new Secrets("keel-secrets", {
   generation: config.secretsGeneration,
+  generations: config.secretGenerations,
   backupPassphrase: config.backupPassphrase,
 });
 
@@ -27,6 +28,7 @@ const r2Permissions = r2ObjectPermissionGroups();
 const storage = new Storage("keel-storage", {
   accountId: config.cloudflareAccountId,
   tokenName: `${prefix}-r2`,
+  tokenGeneration: config.secretGenerations.evidenceToken,
   permissionGroups: r2Permissions,
   bucketName: names.bucketName,
   endpoint: names.r2Endpoint,
@@ -36,6 +38,7 @@ const storage = new Storage("keel-storage", {
 const backupStorage = new Storage("keel-backup-storage", {
   accountId: config.cloudflareAccountId,
   tokenName: `${prefix}-backups-r2`,
+  tokenGeneration: config.secretGenerations.backupToken,
   permissionGroups: r2Permissions,
   bucketName: names.backupBucketName,
   endpoint: names.r2Endpoint,

@@ -24,6 +24,7 @@ export const CONFIG_KEYS = [
   "apiInstances",
   "existingHost",
   "secretsGeneration",
+  "secretGenerations",
   "retainData",
   "alertEmail",
   "rateLimits",
@@ -111,6 +112,19 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   apiExpensivePerMinute: 60,
 };
 
+/** The secrets keel:secretGenerations rotates one by one: generated ones and the R2 tokens. */
+export const ROTATABLE_SECRETS = [
+  "postgres",
+  "redis",
+  "jwt",
+  "adminApiKey",
+  "evidenceToken",
+  "backupToken",
+] as const;
+export type RotatableSecret = (typeof ROTATABLE_SECRETS)[number];
+/** Each secret's own generation; 1 (the default) until it is rotated alone. */
+export type SecretGenerations = Readonly<Record<RotatableSecret, number>>;
+
 /** The stack's configuration, validated. Secrets are not here: see StackConfig in config.ts. */
 export interface Settings {
   /** The Cloudflare zone, e.g. example.com. */
@@ -136,6 +150,8 @@ export interface Settings {
   /** Set: provision this address instead of creating a droplet. */
   readonly existingHost: string | undefined;
   readonly secretsGeneration: number;
+  /** keel:secretGenerations: bumping one rotates that secret alone. */
+  readonly secretGenerations: SecretGenerations;
   readonly retainData: boolean;
   readonly alertEmail: string;
   readonly rateLimits: RateLimits;
@@ -503,6 +519,34 @@ function readRateLimits(r: Reader): RateLimits {
   return limits as unknown as RateLimits;
 }
 
+function readSecretGenerations(r: Reader): SecretGenerations {
+  const given = r.object("secretGenerations");
+  const generations: Record<string, number> = Object.fromEntries(
+    ROTATABLE_SECRETS.map((name) => [name, 1]),
+  );
+  for (const [name, value] of Object.entries(given)) {
+    if (!(ROTATABLE_SECRETS as readonly string[]).includes(name)) {
+      r.fail(
+        "secretGenerations",
+        `has an unknown field "${name}"; known fields: ${ROTATABLE_SECRETS.join(", ")}`,
+      );
+    } else if (
+      typeof value !== "number" ||
+      !Number.isInteger(value) ||
+      value < 1 ||
+      value > 1_000_000
+    ) {
+      r.fail(
+        "secretGenerations",
+        `field ${name} must be a whole number from 1 to 1000000, got ${JSON.stringify(value)}`,
+      );
+    } else {
+      generations[name] = value;
+    }
+  }
+  return generations as SecretGenerations;
+}
+
 function readAcmeServer(r: Reader): string {
   const value = r.string("acmeServer", LETS_ENCRYPT_DIRECTORY);
   let url: URL | undefined;
@@ -718,6 +762,7 @@ export function checkSettings(
     apiInstances: r.integer("apiInstances", 2, 1, 8),
     existingHost,
     secretsGeneration: r.integer("secretsGeneration", 1, 1, 1_000_000),
+    secretGenerations: readSecretGenerations(r),
     retainData,
     alertEmail,
     rateLimits: readRateLimits(r),

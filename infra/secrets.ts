@@ -1,9 +1,10 @@
 // Random secrets for the platform. They stay secret Outputs from creation to the server: they
 // reach it only on a provisioning step's stdin. Bumping keel:secretsGeneration changes the
-// keepers, which replaces every password but the backup passphrase, and `pulumi up` then
-// applies the new values.
+// keepers, which replaces every password but the backup passphrase; bumping one field of
+// keel:secretGenerations replaces that password alone. `pulumi up` then applies the new values.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import type { SecretGenerations } from "./config-rules";
 
 /** Length of each generated secret; the API refuses shorter JWT secrets and bootstrap keys. */
 export const SECRET_LENGTHS = {
@@ -14,9 +15,20 @@ export const SECRET_LENGTHS = {
   backupCipherPass: 64,
 } as const;
 
+/**
+ * The generation in one secret's keepers: keel:secretsGeneration, followed by the secret's own
+ * generation once that is bumped. A secret never rotated alone keeps exactly the keepers it had
+ * before per-secret generations existed, so upgrading Keel replaces nothing.
+ */
+export function keeperGeneration(all: number, own: number): string {
+  return own === 1 ? String(all) : `${all}.${own}`;
+}
+
 export interface SecretsArgs {
   /** keel:secretsGeneration; a new number rotates every secret. */
   readonly generation: number;
+  /** keel:secretGenerations; a new number rotates that secret alone. */
+  readonly generations: SecretGenerations;
   /** keel:backupPassphrase: the passphrase of an adopted backup repository, instead of a new one. */
   readonly backupPassphrase?: pulumi.Input<string>;
 }
@@ -39,9 +51,9 @@ export class Secrets extends pulumi.ComponentResource {
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("keel:infra:Secrets", name, {}, opts);
 
-    const keepers = { generation: String(args.generation) };
     // Letters and digits only: every secret is safe inside a URL, an env file and a shell word.
-    const password = (suffix: string, length: number, rotates = true): pulumi.Output<string> =>
+    // `own`: the secret's own generation; none for the backup passphrase, which never rotates.
+    const password = (suffix: string, length: number, own?: number): pulumi.Output<string> =>
       pulumi.secret(
         new random.RandomPassword(
           `${name}-${suffix}`,
@@ -51,19 +63,22 @@ export class Secrets extends pulumi.ComponentResource {
             minLower: 4,
             minUpper: 4,
             minNumeric: 4,
-            ...(rotates ? { keepers } : {}),
+            ...(own === undefined
+              ? {}
+              : { keepers: { generation: keeperGeneration(args.generation, own) } }),
           },
           { parent: this },
         ).result,
       );
 
-    this.postgresPassword = password("postgres", SECRET_LENGTHS.postgresPassword);
-    this.redisPassword = password("redis", SECRET_LENGTHS.redisPassword);
-    this.jwtSecret = password("jwt", SECRET_LENGTHS.jwtSecret);
-    this.adminApiKey = password("admin-api-key", SECRET_LENGTHS.adminApiKey);
+    const own = args.generations;
+    this.postgresPassword = password("postgres", SECRET_LENGTHS.postgresPassword, own.postgres);
+    this.redisPassword = password("redis", SECRET_LENGTHS.redisPassword, own.redis);
+    this.jwtSecret = password("jwt", SECRET_LENGTHS.jwtSecret, own.jwt);
+    this.adminApiKey = password("admin-api-key", SECRET_LENGTHS.adminApiKey, own.adminApiKey);
     this.backupCipherPass =
       args.backupPassphrase === undefined
-        ? password("backup-cipher-pass", SECRET_LENGTHS.backupCipherPass, false)
+        ? password("backup-cipher-pass", SECRET_LENGTHS.backupCipherPass)
         : pulumi.secret(args.backupPassphrase);
 
     this.registerOutputs({

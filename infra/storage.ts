@@ -58,10 +58,24 @@ export interface BucketLock {
   readonly prefixes: readonly string[];
 }
 
+/**
+ * The name of a bucket's token of `generation`: the first keeps the name it always had, so
+ * upgrading Keel replaces no token; a later one gets its generation as a suffix.
+ */
+export function tokenNameOf(base: string, generation: number): string {
+  return generation === 1 ? base : `${base}-gen${generation}`;
+}
+
 export interface StorageArgs {
   readonly accountId: string;
   /** Name of the bucket's own token, e.g. keel-staging-r2. */
   readonly tokenName: string;
+  /**
+   * The token's generation (keel:secretGenerations): a new one replaces the token. The new
+   * token is created first, its credentials reach the server, and the old one is deleted at the
+   * end of `pulumi up`.
+   */
+  readonly tokenGeneration: number;
   /** R2 object read and write (r2ObjectPermissionGroups). */
   readonly permissionGroups: pulumi.Input<PermissionGroup>[];
   /** Adopt the bucket of this name (kept by an earlier destroy) instead of creating it. */
@@ -99,7 +113,7 @@ export class Storage extends pulumi.ComponentResource {
     const token = new cloudflare.ApiToken(
       `${name}-token`,
       {
-        name: args.tokenName,
+        name: tokenNameOf(args.tokenName, args.tokenGeneration),
         policies: [
           {
             effect: "allow",
@@ -110,7 +124,8 @@ export class Storage extends pulumi.ComponentResource {
           },
         ],
       },
-      { parent: this },
+      // Cloudflare renames a token in place, keeping its value: a new name must be a new token.
+      { parent: this, replaceOnChanges: ["name"] },
     );
 
     if (args.lock !== undefined && args.lock.days > 0) {

@@ -11,6 +11,8 @@ export const UPLOADS_DIR = "/var/lib/keel/uploads";
 /** Webroot for ACME HTTP-01 challenges. */
 export const ACME_WEBROOT = "/var/lib/keel/acme";
 export const API_ENV_FILE = "/etc/keel/api.env";
+/** The keys that verify access tokens besides the one that signs them; the api step keeps it. */
+export const JWT_KEYS_FILE = "/etc/keel/jwt-keys";
 /**
  * API instance N (1 to 8) listens on 127.0.0.1:300N. Written as a prefix because the unit
  * template builds the port from its instance name: PORT=300%i.

@@ -4,10 +4,12 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ACCESS_TOKEN_SECONDS } from "../api/src/auth/key-ring";
 import {
   ACME_WEBROOT,
   API_ENV_FILE,
   BACKUP_LAYOUT_FILE,
+  JWT_KEYS_FILE,
   PGBACKREST_CONF,
   uploadPath,
 } from "./layout";
@@ -249,12 +251,18 @@ export const STEPS: readonly StepDefinition[] = [
       uploadPath(v.release.id),
       "--instances",
       String(v.apiInstances),
+      "--jwt-keys",
+      JWT_KEYS_FILE,
+      "--token-seconds",
+      String(ACCESS_TOKEN_SECONDS),
     ],
     files: (v, s) => [
       file(API_ENV_FILE, renderApiEnv(v, s), true),
       file("/etc/systemd/system/keel-api@.service", renderApiUnit(v.memoryMb)),
       file("/etc/systemd/system/keel-migrate@.service", renderMigrateUnit()),
     ],
+    // Once every instance runs on the current password, the other login roles are dropped.
+    inputs: (_v, s) => ({ "login-role": loginRole(s.postgresPassword) }),
   },
   {
     name: "backups",

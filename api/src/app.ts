@@ -1,6 +1,7 @@
 // createApp(deps): the whole HTTP application, built from its dependencies with no module-global
 // state, so tests can build as many as they like. server.ts owns listening and shutdown.
 import express, { type Express, type RequestHandler } from "express";
+import { KeyRingFile } from "./auth/key-ring";
 import { LoginLockout } from "./auth/lockout";
 import { TokenSigner } from "./auth/tokens";
 import type { Config } from "./config";
@@ -67,7 +68,14 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger, db, redis, store } = deps;
   const ctx: RouteContext = {
     ...deps,
-    signer: new TokenSigner(config.jwtSecret),
+    signer: new TokenSigner(
+      config.jwtSecret,
+      config.jwtKeysFile === undefined
+        ? undefined
+        : new KeyRingFile(config.jwtKeysFile, (err) => {
+            logger.error({ err }, "the JWT key ring could not be read again; keeping its keys");
+          }),
+    ),
     lockout: new LoginLockout(redis, logger),
   };
   const general = createRateLimiter({

@@ -27,6 +27,8 @@ export interface Config {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly jwtSecret: string;
+  /** The ring of further keys that verify access tokens (auth/key-ring.ts); unset: none. */
+  readonly jwtKeysFile: string | undefined;
   /**
    * Allowed CORS origins; "*" (any origin) is accepted outside production only. None: an API
    * without a browser front end, which sends no CORS headers.
@@ -112,6 +114,10 @@ const envSchema = z.object({
   JWT_SECRET: z.preprocess(
     blank,
     required("a string").min(32, "must be at least 32 characters long"),
+  ),
+  JWT_KEYS_FILE: z.preprocess(
+    blank,
+    z.string().startsWith("/", "must be an absolute path").optional(),
   ),
   // Unset or empty: no browser front end.
   FRONTEND_ORIGINS: z.preprocess(
@@ -210,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ConfigResult<Config> {
       databaseUrl: e.DATABASE_URL,
       redisUrl: e.REDIS_URL,
       jwtSecret: e.JWT_SECRET,
+      jwtKeysFile: e.JWT_KEYS_FILE,
       frontendOrigins: e.FRONTEND_ORIGINS.includes("*") ? "*" : e.FRONTEND_ORIGINS,
       storage,
       bootstrapApiKey: e.BOOTSTRAP_API_KEY,

@@ -1,7 +1,14 @@
 // The API on the server: its environment file and two systemd units, the instance template
 // keel-api@.service and the one-shot keel-migrate@.service that migrates a release's schema.
 import type { RateLimits } from "../../infra/config-rules";
-import { API_ENV_FILE, API_PORT_PREFIX, CURRENT_RELEASE, DATA_DIR, RELEASES_DIR } from "../layout";
+import {
+  API_ENV_FILE,
+  API_PORT_PREFIX,
+  CURRENT_RELEASE,
+  DATA_DIR,
+  JWT_KEYS_FILE,
+  RELEASES_DIR,
+} from "../layout";
 import type { SecretValues, StorageValues } from "../values";
 import { DATABASE, loginRole, POSTGRES_PORT } from "./postgres";
 import { REDIS_PORT, REDIS_USER } from "./redis";
@@ -26,6 +33,7 @@ export function renderApiEnv(values: ApiEnvValues, secrets: SecretValues): strin
     ],
     ["REDIS_URL", `redis://${REDIS_USER}:${secrets.redisPassword}@127.0.0.1:${REDIS_PORT}`],
     ["JWT_SECRET", secrets.jwtSecret],
+    ["JWT_KEYS_FILE", JWT_KEYS_FILE],
     ["BOOTSTRAP_API_KEY", secrets.adminApiKey],
     ["FRONTEND_ORIGINS", values.frontendOrigins.join(",")],
     ["S3_ENDPOINT", values.storage.endpoint],

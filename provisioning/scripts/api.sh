@@ -2,7 +2,10 @@
 # Step "api": unpacks the API release, installs its environment and units, runs the release's
 # migrations once, then restarts the instances one at a time, each gated on its /ready. When
 # an instance of a new release never becomes ready, the previous release is restored.
-# Usage: api.sh WORK --release ID --archive PATH --instances N
+# Rotated secrets are revoked here, once every instance runs on the new ones: the Postgres
+# login roles of earlier passwords are dropped, and an earlier JWT key is retired in the key
+# ring (it verifies tokens for one more token lifetime, then the API refuses it).
+# Usage: api.sh WORK --release ID --archive PATH --instances N --jwt-keys PATH --token-seconds N
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -16,6 +19,11 @@ readonly PORT_PREFIX=300
 readonly MAX_INSTANCES=8
 readonly KEEP_RELEASES=5
 readonly READY_TIMEOUT=60
+# Exists from an environment or unit change until every instance was restarted on it, so a
+# run that failed half-way still restarts them all the next time.
+readonly RESTART_PENDING=/etc/keel/api.restart-pending
+readonly LOGIN_ROLE_PATTERN='^keel_[0-9a-f]{12}$'
+readonly RING_HEADER="# Managed by Keel: keys that verify access tokens, 'RETIRED_AT SECRET' (- while in use)."
 
 # unpack_release ID ARCHIVE: the archive's SHA-256 starts with ID; a release is unpacked once.
 unpack_release() {
@@ -38,12 +46,65 @@ unpack_release() {
   note_change "unpacked release ${id}"
 }
 
-# install_runtime: environment file and units. Sets RESTART_ALL when running instances must
-# pick up a change.
+# env_value FILE NAME: the value of NAME in an environment file; nothing when either is missing.
+env_value() {
+  [[ -f "$1" ]] || return 0
+  sed -n "s/^$2=//p" "$1"
+}
+
+# jwt_ring_next MODE NOW LIFETIME KEY...: prints the JWT key ring read on stdin, updated. The
+# KEYs are in use ("-"); with MODE retire, any other key in use is retired at NOW. Keys retired
+# LIFETIME seconds before NOW or earlier are left out: the API refuses them already. Secrets go
+# through bash builtins only, never onto a command line.
+jwt_ring_next() {
+  local mode="$1" now="$2" lifetime="$3"
+  shift 3
+  local retired secret key
+  local -A in_use=()
+  for key in "$@"; do in_use["${key}"]=1; done
+  printf '%s\n' "${RING_HEADER}"
+  while read -r retired secret; do
+    [[ -n "${secret}" && "${retired}" != "#"* && -z "${in_use[${secret}]:-}" ]] || continue
+    if [[ "${retired}" == - ]]; then
+      if [[ "${mode}" == retire ]]; then retired="${now}"; fi
+    elif [[ ! "${retired}" =~ ^[0-9]+$ ]] || ((retired + lifetime <= now)); then
+      continue
+    fi
+    printf '%s %s\n' "${retired}" "${secret}"
+  done
+  for key in "$@"; do printf -- '- %s\n' "${key}"; done
+}
+
+# update_jwt_ring RING LIFETIME MODE: with MODE stage (before any restart), the new JWT key and
+# the one the running instances sign with are both in use, so every instance accepts the tokens
+# of both; with MODE retire (every instance restarted), only the new key is.
+update_jwt_ring() {
+  local ring="$1" lifetime="$2" mode="$3"
+  local new running tmp
+  new="$(env_value "$(rendered "${ENV_FILE}")" JWT_SECRET)"
+  [[ -n "${new}" ]] || die "the rendered environment holds no JWT_SECRET"
+  local keys=("${new}")
+  if [[ "${mode}" == stage ]]; then
+    running="$(env_value "${ENV_FILE}" JWT_SECRET)"
+    if [[ -n "${running}" && "${running}" != "${new}" ]]; then keys+=("${running}"); fi
+  fi
+  tmp="$(mktemp)"
+  if [[ -f "${ring}" ]]; then
+    jwt_ring_next "${mode}" "$(date +%s)" "${lifetime}" "${keys[@]}" <"${ring}" >"${tmp}"
+  else
+    jwt_ring_next "${mode}" "$(date +%s)" "${lifetime}" "${keys[@]}" </dev/null >"${tmp}"
+  fi
+  install_file "${tmp}" "${ring}" 0640 root keel
+  rm -f "${tmp}"
+}
+
+# install_runtime RING LIFETIME: key ring, environment file and units. Sets RESTART_ALL when
+# running instances must pick up a change.
 install_runtime() {
-  RESTART_ALL=0
+  local changed=0
+  update_jwt_ring "$1" "$2" stage
   install_rendered "${ENV_FILE}" 0640 root keel
-  if last_changed; then RESTART_ALL=1; fi
+  if last_changed; then changed=1; fi
   local units_changed=0
   install_rendered /etc/systemd/system/keel-api@.service 0644 root root
   if last_changed; then units_changed=1; fi
@@ -51,8 +112,11 @@ install_runtime() {
   if last_changed; then units_changed=1; fi
   if ((units_changed == 1)); then
     daemon_reload
-    RESTART_ALL=1
+    changed=1
   fi
+  if ((changed == 1)); then touch "${RESTART_PENDING}"; fi
+  RESTART_ALL=0
+  if [[ -e "${RESTART_PENDING}" ]]; then RESTART_ALL=1; fi
 }
 
 migrate_release() {
@@ -129,6 +193,29 @@ roll_out() {
       note_change "restarted keel-api@${i}"
     fi
   done
+  rm -f "${RESTART_PENDING}"
+}
+
+psql_admin() {
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 --no-psqlrc -d postgres "$@"
+}
+
+# retire_login_roles LOGIN: every instance runs on the password of LOGIN now, so the login roles
+# of earlier passwords go: no new session, the remaining ones ended, the role dropped. The old
+# password is refused from here on.
+retire_login_roles() {
+  local login="$1" role
+  [[ "${login}" =~ ${LOGIN_ROLE_PATTERN} ]] || die "the login role name in the payload is malformed"
+  while IFS= read -r role; do
+    [[ -n "${role}" ]] || continue
+    psql_admin >/dev/null <<SQL
+ALTER ROLE ${role} NOLOGIN;
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}';
+DROP ROLE ${role};
+SQL
+    note_change "dropped login role ${role} of an earlier password"
+  done < <(psql_admin -tA -c "SELECT rolname FROM pg_roles
+    WHERE rolname ~ '${LOGIN_ROLE_PATTERN}' AND rolname <> '${login}'")
 }
 
 stop_extra_instances() {
@@ -160,25 +247,30 @@ prune_releases() {
 main() {
   keel_start api "$1"
   shift
-  local id="" archive="" instances=""
+  local id="" archive="" instances="" ring="" lifetime=""
   while (($# > 0)); do
     case "$1" in
       --release) id="$2" ;;
       --archive) archive="$2" ;;
       --instances) instances="$2" ;;
+      --jwt-keys) ring="$2" ;;
+      --token-seconds) lifetime="$2" ;;
       *) die "unknown argument $1" ;;
     esac
     shift 2
   done
-  [[ "${id}" =~ ^[0-9a-f]{16,64}$ && -n "${archive}" && "${instances}" =~ ^[1-8]$ ]] ||
-    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8"
+  [[ "${id}" =~ ^[0-9a-f]{16,64}$ && -n "${archive}" && "${instances}" =~ ^[1-8]$ &&
+    "${ring}" == /* && "${lifetime}" =~ ^[0-9]+$ ]] ||
+    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8 --jwt-keys PATH --token-seconds N"
 
   ensure_packages nodejs curl
   unpack_release "${id}" "${archive}"
-  install_runtime
+  install_runtime "${ring}" "${lifetime}"
   migrate_release "${id}"
   roll_out "${id}" "${instances}"
   stop_extra_instances "${instances}"
+  retire_login_roles "$(input login-role)"
+  update_jwt_ring "${ring}" "${lifetime}" retire
   prune_releases
   keel_finish
 }

@@ -3,7 +3,8 @@
 # Keel's settings and client rules, a hardened unit, and the keel database with its roles: the
 # owner role keel (no login) and a login role per password (payload inputs login-role and
 # login-verifier: a SCRAM verifier, never the password). A rotated password gets a new login
-# role; the old one works until no session uses it, so the API never loses its database.
+# role; the old one keeps working for the API instances not yet restarted, until the api step
+# has restarted them all and drops it.
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -144,19 +145,6 @@ SQL
   fi
 }
 
-# Drops the login roles of earlier passwords that no session uses any more. One still in use
-# (by API instances the api step has not restarted yet) is dropped by a later run.
-retire_login_roles() {
-  local login="$1" role
-  while IFS= read -r role; do
-    [[ -n "${role}" ]] || continue
-    psql_admin -d postgres <<<"DROP ROLE ${role};"
-    note_change "dropped login role ${role} of an earlier password"
-  done < <(query postgres "SELECT r.rolname FROM pg_roles r
-    WHERE r.rolname ~ '^${OWNER}_[0-9a-f]{12}$' AND r.rolname <> '${login}'
-      AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname)")
-}
-
 ensure_database() {
   if [[ -z "$(query postgres "SELECT 1 FROM pg_database WHERE datname = '${DATABASE}'")" ]]; then
     psql_admin -d postgres <<<"CREATE DATABASE ${DATABASE} OWNER ${OWNER};"
@@ -181,7 +169,6 @@ main() {
   wait_until_accepting
   ensure_roles
   ensure_database
-  retire_login_roles "$(input login-role)"
   keel_finish
 }
 

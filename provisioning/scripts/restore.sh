@@ -5,7 +5,8 @@
 # restore replaced comes back), PostgreSQL starts and is checked, and the API comes back. It
 # prints what was restored. Without a target it does nothing. The API's login roles of the
 # cluster in place are carried over: a restored cluster may predate a password rotation, and
-# the instances keep the credentials they have.
+# the instances keep the credentials they have; the restored cluster's other login roles (of
+# passwords retired since) are dropped, so a restore never brings an old password back.
 # Usage: restore.sh WORK --target none|latest|undo|YYYY-MM-DDTHH:MM:SSZ
 set -Eeuo pipefail
 
@@ -76,10 +77,15 @@ save_login_roles() {
   as_postgres psql -X -tA -F ' ' -c "SELECT rolname, rolpassword FROM pg_authid WHERE rolname ~ '^keel_[0-9a-f]{12}\$'" >"$1"
 }
 
-# carry_login_roles FILE: creates the saved login roles the cluster lacks, as the postgres step does.
+# carry_login_roles FILE: gives the cluster exactly the saved login roles: creates those it
+# lacks, as the postgres step does, and drops the others. A cluster restored from before a
+# rotation holds the login role of the old password, which the api step had dropped since.
 carry_login_roles() {
   local role verifier
+  local -A saved=()
   while read -r role verifier; do
+    [[ -n "${role}" ]] || continue
+    saved["${role}"]=1
     [[ "${role}" =~ ^keel_[0-9a-f]{12}$ && "${verifier}" =~ ^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$ ]] || continue
     [[ -z "$(as_postgres psql -X -tA -c "SELECT 1 FROM pg_roles WHERE rolname = '${role}'")" ]] || continue
     as_postgres psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -88,6 +94,13 @@ ALTER ROLE ${role} SET role = 'keel';
 SQL
     info "login role ${role} carried over into the restored cluster"
   done <"$1"
+  # Never leave the API without a login role: drop others only when one was saved.
+  ((${#saved[@]} > 0)) || return 0
+  while IFS= read -r role; do
+    [[ -n "${role}" && -z "${saved[${role}]:-}" ]] || continue
+    as_postgres psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<<"DROP ROLE ${role};"
+    info "dropped login role ${role}, of a password retired since that backup"
+  done < <(as_postgres psql -X -tA -c "SELECT rolname FROM pg_roles WHERE rolname ~ '^keel_[0-9a-f]{12}\$'")
 }
 
 row_counts() {

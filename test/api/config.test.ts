@@ -90,6 +90,7 @@ describe("configuration", () => {
       RATE_LIMIT_PER_MINUTE: "0",
       EXPENSIVE_RATE_LIMIT_PER_MINUTE: "1.5",
       EVIDENCE_LOCAL_DIR: "relative/dir",
+      JWT_KEYS_FILE: "etc/keel/jwt-keys",
     });
     const named = found.map((e) => e.split(":")[0]);
     expect(named).to.include.members([
@@ -104,6 +105,7 @@ describe("configuration", () => {
       "RATE_LIMIT_PER_MINUTE",
       "EXPENSIVE_RATE_LIMIT_PER_MINUTE",
       "EVIDENCE_LOCAL_DIR",
+      "JWT_KEYS_FILE",
     ]);
   });
 

@@ -1,6 +1,7 @@
 // A load generator for the end-to-end tier: several clients send a steady mix of requests
-// through nginx (health, a read and a write with the admin key) until stopped, and every
-// request that does not succeed is recorded with what happened.
+// through nginx (health, a read and a write with an API key, and a read with a user's access
+// token when given one) until stopped, and every request that does not succeed is recorded
+// with what happened.
 import { Agent, request } from "node:https";
 import type { LookupFunction } from "node:net";
 
@@ -10,6 +11,8 @@ export interface LoadOptions {
   readonly ca: string;
   readonly lookup: LookupFunction;
   readonly apiKey: string;
+  /** A user's access token: the mix then also reads with it, as a signed-in user does. */
+  readonly accessToken?: string;
   /** Clients sending one request after another (default 4). */
   readonly concurrency?: number;
 }
@@ -26,9 +29,11 @@ interface Call {
   readonly path: string;
   readonly body?: string;
   readonly expect: number;
+  /** Sent with the access token instead of the API key. */
+  readonly asUser?: boolean;
 }
 
-function calls(): Call[] {
+function calls(withUser: boolean): Call[] {
   return [
     { method: "GET", path: "/health", expect: 200 },
     { method: "GET", path: "/v1/systems", expect: 200 },
@@ -38,6 +43,9 @@ function calls(): Call[] {
       body: JSON.stringify([{ type: "load.tick", value: 1 }]),
       expect: 202,
     },
+    ...(withUser
+      ? [{ method: "GET", path: "/v1/systems", expect: 200, asUser: true } as const]
+      : []),
   ];
 }
 
@@ -58,7 +66,9 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadResult> }
           agent,
           timeout: 15_000,
           headers: {
-            "x-api-key": options.apiKey,
+            ...(call.asUser === true
+              ? { authorization: `Bearer ${options.accessToken}` }
+              : { "x-api-key": options.apiKey }),
             ...(call.body === undefined ? {} : { "content-type": "application/json" }),
           },
         },
@@ -71,7 +81,10 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadResult> }
               ok++;
             } else {
               failed++;
-              failures.push(`${call.method} ${call.path}: ${res.statusCode} ${body.slice(0, 200)}`);
+              const who = call.asUser === true ? " (access token)" : "";
+              failures.push(
+                `${call.method} ${call.path}${who}: ${res.statusCode} ${body.slice(0, 200)}`,
+              );
             }
             resolve();
           });
@@ -89,7 +102,7 @@ export function startLoad(options: LoadOptions): { stop(): Promise<LoadResult> }
     });
 
   const client = async (offset: number): Promise<void> => {
-    const mix = calls();
+    const mix = calls(options.accessToken !== undefined);
     for (let i = offset; running; i++) await send(mix[i % mix.length] as Call);
   };
   const clients = Array.from({ length: options.concurrency ?? 4 }, (_, i) => client(i));

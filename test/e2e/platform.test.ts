@@ -8,6 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { expect } from "chai";
+import { decodeProtectedHeader } from "jose";
+import { ACCESS_TOKEN_SECONDS, keyId, parseKeyRing } from "../../api/src/auth/key-ring";
+import { JWT_KEYS_FILE } from "../../provisioning/layout";
 import { loginRole } from "../../provisioning/render/postgres";
 import { buildRelease } from "../../provisioning/release";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
@@ -278,10 +281,12 @@ describe("Keel on a Debian 13 stand-in", function () {
       expect(await sh(standin, "redis-cli PING")).to.match(/^NOAUTH/);
     });
 
-    it("when the env file is checked, then only root and the keel group can read it", async () => {
-      expect((await sh(standin, "stat -c '%a %U %G' /etc/keel /etc/keel/api.env")).trim()).to.equal(
-        "750 root keel\n640 root keel",
-      );
+    it("when the env file and the JWT key ring are checked, then only root and the keel group can read them", async () => {
+      expect(
+        (
+          await sh(standin, `stat -c '%a %U %G' /etc/keel /etc/keel/api.env ${JWT_KEYS_FILE}`)
+        ).trim(),
+      ).to.equal("750 root keel\n640 root keel\n640 root keel");
     });
 
     it("when unit files, command lines and the journal are searched, then no secret is found", async () => {
@@ -575,7 +580,7 @@ rm -f "$p"; echo "found=$found"`;
   });
 
   describe("rotating the secrets (keel:secretsGeneration)", () => {
-    it("when every generated secret changes, then exactly postgres, redis and api re-run, no request fails, and the new admin key replaces the old", async () => {
+    it("when every generated secret changes, then postgres, redis and api re-run in that order under load with no failed request, and after the api step the old Postgres and Redis passwords and the old admin key are refused while a token of the old JWT key still works", async () => {
       // As keel:secretsGeneration does: every generated secret but the backup passphrase.
       const rotated = {
         ...standinSecrets(standin.s3, standin.backupS3),
@@ -587,34 +592,53 @@ rm -f "$p"; echo "found=$found"`;
       );
       expect(changed).to.deep.equal(["postgres", "redis", "api"]);
 
-      // Traffic with a user's own API key, which rotation must not disturb.
+      // A user signed in before the rotation: the token is signed with the old JWT key.
       const login = await outside.json("POST", "/v1/auth/login", {
         email: outside.need("email"),
         password: outside.need("password"),
       });
       expect(login.status).to.equal(200);
-      const bearer = {
-        authorization: `Bearer ${login.json<{ accessToken: string }>().accessToken}`,
-      };
-      const created = await outside.json("POST", "/v1/api-keys", { name: "rotation" }, bearer);
+      const oldToken = login.json<{ accessToken: string }>().accessToken;
+      expect(decodeProtectedHeader(oldToken).kid).to.equal(keyId(secrets.jwtSecret));
+      const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+      const created = await outside.json(
+        "POST",
+        "/v1/api-keys",
+        { name: "rotation" },
+        bearer(oldToken),
+      );
       expect(created.status).to.equal(201);
       const userKey = created.json<{ key: string }>().key;
 
-      const traffic = startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: userKey });
+      // Traffic with the user's own API key and the token signed before the rotation.
+      const traffic = startLoad({
+        url: baseUrl,
+        ca,
+        lookup: standin.lookup,
+        apiKey: userKey,
+        accessToken: oldToken,
+      });
       // A new connection as the database sees it (the password travels in a 0600 file).
       const connectAs = (password: string) =>
-        sh(
-          standin,
-          `f=$(mktemp); cat > "$f"; PGPASSFILE="$f" psql -h 127.0.0.1 -U ${loginRole(password)} -d keel -tAc "SELECT current_user"; rm -f "$f"`,
-          `127.0.0.1:5432:keel:${loginRole(password)}:${password}\n`,
-        ).then((out) => out.trim());
+        standin
+          .ssh(
+            `f=$(mktemp); cat > "$f"; PGPASSFILE="$f" psql -h 127.0.0.1 -U ${loginRole(password)} -d keel -tAc "SELECT current_user"; rc=$?; rm -f "$f"; exit $rc`,
+            {
+              stdin: `127.0.0.1:5432:keel:${loginRole(password)}:${password}\n`,
+              timeoutMs: 30_000,
+            },
+          )
+          .then((r) => (r.code === 0 ? r.stdout.trim() : `refused: ${r.stderr.trim()}`));
+      let apiRun: StepRun | undefined;
+      // In the order `pulumi up` runs them.
       for (const name of changed) {
-        await runStep(standin, name, values, rotated);
+        const run = await runStep(standin, name, values, rotated);
         if (name === "postgres") {
           // Instances not yet restarted can still open connections with the old password.
           expect(await connectAs(secrets.postgresPassword)).to.equal("keel");
           expect(await connectAs(rotated.postgresPassword)).to.equal("keel");
         }
+        if (name === "api") apiRun = run;
       }
       const result = await traffic.stop();
       log(`${result.ok} requests during the rotation, ${result.failed} failed`);
@@ -622,25 +646,73 @@ rm -f "$p"; echo "found=$found"`;
 
       const old = secrets;
       secrets = rotated;
+      // The api step itself revoked the old password: no later run is needed.
+      expect(apiRun?.output).to.include(`dropped login role ${loginRole(old.postgresPassword)}`);
+      expect(await connectAs(old.postgresPassword)).to.match(/^refused: /);
+      expect(await connectAs(rotated.postgresPassword)).to.equal("keel");
+      const loginRoles = await sh(
+        standin,
+        `runuser -u postgres -- psql -tAc "SELECT rolname FROM pg_roles WHERE rolname ~ '^keel_' ORDER BY 1"`,
+      );
+      expect(loginRoles.trim().split("\n")).to.deep.equal([loginRole(rotated.postgresPassword)]);
+
+      // Redis: the old password is refused (AUTH on stdin, so on no command line).
+      const redisAuth = (password: string) =>
+        sh(standin, "redis-cli --no-auth-warning", `AUTH keel ${password}\n`).then((out) =>
+          out.trim(),
+        );
+      expect(await redisAuth(old.redisPassword)).to.match(/^WRONGPASS/);
+      expect(await redisAuth(rotated.redisPassword)).to.equal("OK");
+
+      // The admin key: the new one works, the old (leaked) one is refused.
       const withKey = (key: string) =>
         outside.api("/v1/systems", { headers: { "x-api-key": key } });
       expect((await withKey(rotated.adminApiKey)).status).to.equal(200);
       expect((await withKey(old.adminApiKey)).status).to.equal(403);
       expect((await outside.api("/ready")).status).to.equal(200);
 
-      // The old password's login role outlived the rotation; the next run drops it, unused now.
-      const loginRoles = () =>
-        sh(
-          standin,
-          `runuser -u postgres -- psql -tAc "SELECT rolname FROM pg_roles WHERE rolname ~ '^keel_' ORDER BY 1"`,
-        ).then((out) => out.trim().split("\n"));
-      expect(await loginRoles()).to.have.members([
-        loginRole(old.postgresPassword),
-        loginRole(rotated.postgresPassword),
-      ]);
-      const again = await runStep(standin, "postgres", values, rotated);
-      expect(again.output).to.include(`dropped login role ${loginRole(old.postgresPassword)}`);
-      expect(await loginRoles()).to.deep.equal([loginRole(rotated.postgresPassword)]);
+      // The JWT key ring: the old key retired when the api step ended, the new one in use.
+      expect(await sh(standin, `stat -c '%a %U %G' ${JWT_KEYS_FILE}`)).to.equal("640 root keel\n");
+      const ring = parseKeyRing(await sh(standin, `cat ${JWT_KEYS_FILE}`));
+      const retiredAt = ring.find((k) => k.secret === old.jwtSecret)?.retiredAt;
+      expect(ring.find((k) => k.secret === rotated.jwtSecret)?.retiredAt).to.equal(null);
+      expect(retiredAt).to.be.a("number");
+      expect(Date.now() / 1000 - Number(retiredAt)).to.be.within(-5, 120);
+      // The token of the old key still works; a new login is signed with the new key.
+      expect((await outside.api("/v1/systems", { headers: bearer(oldToken) })).status).to.equal(
+        200,
+      );
+      const again = await outside.json("POST", "/v1/auth/login", {
+        email: outside.need("email"),
+        password: outside.need("password"),
+      });
+      expect(again.status).to.equal(200);
+      const newToken = again.json<{ accessToken: string }>().accessToken;
+      expect(decodeProtectedHeader(newToken).kid).to.equal(keyId(rotated.jwtSecret));
+
+      // A second run of the api step changes and restarts nothing.
+      expect((await runStep(standin, "api", values, rotated)).changes).to.equal(0);
+
+      // A token lifetime after the retirement (its time moved back rather than waited for),
+      // every instance refuses the old key's tokens within a second, and the next run prunes it.
+      await sh(
+        standin,
+        `sed -i 's/^${retiredAt} /${Number(retiredAt) - ACCESS_TOKEN_SECONDS} /' ${JWT_KEYS_FILE}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (let i = 0; i < 4; i++) {
+        expect((await outside.api("/v1/systems", { headers: bearer(oldToken) })).status).to.equal(
+          403,
+        );
+      }
+      expect((await outside.api("/v1/systems", { headers: bearer(newToken) })).status).to.equal(
+        200,
+      );
+      const pruned = await runStep(standin, "api", values, rotated);
+      expect(pruned.output).to.include(`changed: ${JWT_KEYS_FILE}`);
+      expect(pruned.output).not.to.match(/restarted keel-api/);
+      const left = parseKeyRing(await sh(standin, `cat ${JWT_KEYS_FILE}`));
+      expect(left.map((k) => k.secret === rotated.jwtSecret)).to.deep.equal([true]);
     });
   });
 

@@ -222,6 +222,35 @@ describe("stack configuration", () => {
     expect(settings.rateLimits).to.deep.equal({ ...DEFAULT_RATE_LIMITS, apiPerMinute: 100 });
   });
 
+  it("when secretGenerations is not set, then every secret's own generation is 1", () => {
+    expect(parseSettings(stagingConfig()).secretGenerations).to.deep.equal({
+      postgres: 1,
+      redis: 1,
+      jwt: 1,
+      adminApiKey: 1,
+      evidenceToken: 1,
+      backupToken: 1,
+    });
+  });
+
+  it("when secretGenerations bumps one secret (as JSON text too), then the others stay at 1", () => {
+    for (const value of [{ jwt: 3 }, '{"jwt": 3}']) {
+      const settings = parseSettings({ ...stagingConfig(), secretGenerations: value });
+      expect(settings.secretGenerations).to.include({ jwt: 3, postgres: 1, backupToken: 1 });
+    }
+  });
+
+  it("when secretGenerations has an unknown field or a bad value, then both are named", () => {
+    const problems = problemsOf({ secretGenerations: { jwt: 0, postgresPassword: 2 } });
+    expect(problems).to.have.length(2);
+    expect(problems.join("\n")).to.include(
+      "keel:secretGenerations field jwt must be a whole number from 1 to 1000000, got 0",
+    );
+    expect(problems.join("\n")).to.include(
+      'unknown field "postgresPassword"; known fields: postgres, redis, jwt, adminApiKey, evidenceToken, backupToken',
+    );
+  });
+
   it("when existingHost is an address or a name, then it is accepted, else refused", () => {
     expect(
       parseSettings({ ...stagingConfig(), existingHost: "49.13.87.210" }).existingHost,

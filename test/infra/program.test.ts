@@ -14,6 +14,7 @@ import {
   MOCK_RESERVED_IP,
   MOCK_TOKEN_VALUE,
   mockPassword,
+  mockTokenValue,
   one,
   PERMISSION_GROUP_IDS,
   plain,
@@ -276,6 +277,98 @@ describe("the Pulumi program under mocks", () => {
         (step) => triggerOf(staging, step) !== triggerOf(rotated, step),
       );
       expect(changed).to.deep.equal(["postgres", "redis", "api"]);
+    });
+  });
+
+  describe("rotating one secret (keel:secretGenerations)", () => {
+    const PASSWORD = "random:index/randomPassword:RandomPassword";
+    const TOKEN = "cloudflare:index/apiToken:ApiToken";
+    /** What decides whether a secret is replaced: each password's keepers, each token's name. */
+    const identities = (run: ProgramRun): Record<string, unknown> =>
+      Object.fromEntries([
+        ...byType(run, PASSWORD).map((p): [string, unknown] => [p.name, p.inputs.keepers]),
+        ...byType(run, TOKEN).map((t): [string, unknown] => [t.name, plain(t.inputs.name)]),
+      ]);
+    const changedSteps = (run: ProgramRun): string[] =>
+      STEP_NAMES.filter((step) => triggerOf(staging, step) !== triggerOf(run, step));
+
+    it("when an existing stack sets none, then every secret's keepers and every token's name are what they were before, so nothing rotates", async () => {
+      // The values a stack had before per-secret generations existed.
+      const before = (generation: string) => ({
+        "keel-secrets-postgres": { generation },
+        "keel-secrets-redis": { generation },
+        "keel-secrets-jwt": { generation },
+        "keel-secrets-admin-api-key": { generation },
+        "keel-secrets-backup-cipher-pass": undefined,
+        "keel-storage-token": "keel-staging-r2",
+        "keel-backup-storage-token": "keel-staging-backups-r2",
+      });
+      expect(identities(staging)).to.deep.equal(before("1"));
+      const third = await runProgram({ ...stagingConfig(), secretsGeneration: 3 });
+      expect(identities(third)).to.deep.equal(before("3"));
+      const allOnes = await runProgram({
+        ...stagingConfig(),
+        secretGenerations: {
+          postgres: 1,
+          redis: 1,
+          jwt: 1,
+          adminApiKey: 1,
+          evidenceToken: 1,
+          backupToken: 1,
+        },
+      });
+      expect(identities(allOnes)).to.deep.equal(before("1"));
+      expect(changedSteps(allOnes)).to.deep.equal([]);
+    });
+
+    const cases = [
+      { field: "postgres", resource: "keel-secrets-postgres", steps: ["postgres", "api"] },
+      { field: "redis", resource: "keel-secrets-redis", steps: ["redis", "api"] },
+      { field: "jwt", resource: "keel-secrets-jwt", steps: ["api"] },
+      { field: "adminApiKey", resource: "keel-secrets-admin-api-key", steps: ["api"] },
+      { field: "evidenceToken", resource: "keel-storage-token", steps: ["api"] },
+      { field: "backupToken", resource: "keel-backup-storage-token", steps: ["backups"] },
+    ] as const;
+    for (const { field, resource, steps } of cases) {
+      it(`when only ${field} is bumped, then only ${resource} is replaced and only ${steps.join(" and ")} re-run`, async () => {
+        const run = await runProgram({ ...stagingConfig(), secretGenerations: { [field]: 2 } });
+        const changed = Object.entries(identities(run))
+          .filter(
+            ([name, identity]) =>
+              JSON.stringify(identity) !== JSON.stringify(identities(staging)[name]),
+          )
+          .map(([name]) => name);
+        expect(changed).to.deep.equal([resource]);
+        expect(changedSteps(run)).to.deep.equal(steps);
+      });
+    }
+
+    it("when a token is rotated, then a new token replaces it, created before the old one is deleted", async () => {
+      const run = await runProgram({
+        ...stagingConfig(),
+        secretGenerations: { evidenceToken: 2, backupToken: 5 },
+      });
+      expect(plain(one(run, TOKEN, "keel-storage-token").inputs.name)).to.equal(
+        "keel-staging-r2-gen2",
+      );
+      expect(plain(one(run, TOKEN, "keel-backup-storage-token").inputs.name)).to.equal(
+        "keel-staging-backups-r2-gen5",
+      );
+      for (const token of byType(run, TOKEN)) {
+        expect(token.options.replaceOnChanges, token.name).to.deep.equal(["name"]);
+        expect(token.options.deleteBeforeReplace, token.name).not.to.equal(true);
+      }
+      // The new token's credentials are what the steps send.
+      const secretKey = (r: ProgramRun) =>
+        decodePayload(String(plain(command(r, "api").inputs.stdin))).find((f) =>
+          f.path.endsWith("/etc/keel/api.env"),
+        )?.content;
+      expect(secretKey(run)).to.include(
+        `S3_SECRET_ACCESS_KEY=${createHash("sha256").update(mockTokenValue("keel-staging-r2-gen2")).digest("hex")}`,
+      );
+      expect(secretKey(staging)).to.include(
+        `S3_SECRET_ACCESS_KEY=${createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex")}`,
+      );
     });
   });
 

@@ -46,6 +46,12 @@ export const MOCK_RESERVED_IP = "203.0.113.50";
 export const MOCK_DROPLET_IPV6 = "2001:db8::50";
 export const MOCK_TOKEN_VALUE = "mock-cloudflare-token-value";
 
+/** A token's value: a token of a later generation (its name ends in it) is a new token. */
+export function mockTokenValue(name: string): string {
+  const generation = /-gen(\d+)$/.exec(name)?.[1];
+  return generation === undefined ? MOCK_TOKEN_VALUE : `${MOCK_TOKEN_VALUE}-${generation}`;
+}
+
 /**
  * A valid staging configuration; tests override keys. Made-up values that a real stack could
  * have: the rules refuse documentation-only domains and addresses (example.com, 198.51.100.0/24).
@@ -82,7 +88,7 @@ function mockState(args: pulumi.runtime.MockResourceArgs): Record<string, unknow
     case "digitalocean:index/reservedIp:ReservedIp":
       return { ...inputs, ipAddress: MOCK_RESERVED_IP };
     case "cloudflare:index/apiToken:ApiToken":
-      return { ...inputs, value: MOCK_TOKEN_VALUE };
+      return { ...inputs, value: mockTokenValue(String(inputs.name)) };
     default:
       return inputs;
   }

@@ -145,6 +145,23 @@ describe("npm run check", () => {
     expect(run.stdout).to.have.length(3);
   });
 
+  it("when the stack rotates one secret with secretGenerations, then check accepts it and refuses a misspelled field", () => {
+    stackFile(
+      "rotate",
+      GOOD.replace("config:\n", "config:\n  keel:secretGenerations:\n    jwt: 2\n"),
+    );
+    const good = check("rotate", { DIGITALOCEAN_TOKEN: "dop_v1_x", CLOUDFLARE_API_TOKEN: "cf" });
+    expect(good.stdout.at(-1)).to.equal("config for stack rotate is ready");
+    expect(good.status).to.equal(0);
+    stackFile(
+      "rotate-typo",
+      GOOD.replace("config:\n", "config:\n  keel:secretGenerations:\n    jwtSecret: 2\n"),
+    );
+    const typo = check("rotate-typo");
+    expect(typo.status).to.equal(1);
+    expect(typo.stdout[0]).to.include('keel:secretGenerations has an unknown field "jwtSecret"');
+  });
+
   it("when the provider tokens are in the environment instead, then the stack is ready", () => {
     stackFile("env", GOOD.replace(/ {2}(digitalocean|cloudflare):\w+:\n {4}secure: .*\n/g, ""));
     expect(check("env").stdout.slice(0, -1).join("\n")).to.include("digitalocean:token");

@@ -1,9 +1,14 @@
-// Access tokens: HS256 JWTs signed with JWT_SECRET, valid for 15 minutes.
-import { SignJWT, jwtVerify } from "jose";
+// Access tokens: HS256 JWTs signed with JWT_SECRET, valid for 15 minutes. Each names its key
+// (`kid`); tokens are verified with the key they name, among JWT_SECRET and the ring's keys
+// still accepted (key-ring.ts), so a rotated key keeps its tokens valid for their lifetime.
+import { SignJWT, decodeProtectedHeader, jwtVerify } from "jose";
+import { ACCESS_TOKEN_SECONDS, keyId, type KeyRingFile } from "./key-ring";
+
+export { ACCESS_TOKEN_SECONDS } from "./key-ring";
 
 const ISSUER = "keel";
 const AUDIENCE = "keel-api";
-export const ACCESS_TOKEN_SECONDS = 15 * 60;
+const encoder = new TextEncoder();
 
 export interface AccessTokenClaims {
   readonly userId: string;
@@ -12,14 +17,20 @@ export interface AccessTokenClaims {
 
 export class TokenSigner {
   private readonly key: Uint8Array;
+  private readonly kid: string;
 
-  constructor(secret: string) {
-    this.key = new TextEncoder().encode(secret);
+  /** `ring`: further keys to verify with (JWT_KEYS_FILE); none in development and tests. */
+  constructor(
+    secret: string,
+    private readonly ring?: KeyRingFile,
+  ) {
+    this.key = encoder.encode(secret);
+    this.kid = keyId(secret);
   }
 
   sign(claims: AccessTokenClaims): Promise<string> {
     return new SignJWT({ org: claims.orgId })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: this.kid })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
@@ -28,10 +39,24 @@ export class TokenSigner {
       .sign(this.key);
   }
 
-  /** The token's claims, or null when it is malformed, forged or expired. */
+  /**
+   * The key a token names: JWT_SECRET's, or a ring key still accepted. A token without `kid`
+   * (signed by a release before key ids) is tried with JWT_SECRET.
+   */
+  private keyFor(kid: string | undefined): Uint8Array | undefined {
+    if (kid === undefined || kid === this.kid) return this.key;
+    if (this.ring === undefined) return undefined;
+    const find = (refresh: boolean) => this.ring?.accepted(refresh).find((k) => k.kid === kid);
+    const found = find(false) ?? find(true);
+    return found === undefined ? undefined : encoder.encode(found.secret);
+  }
+
+  /** The token's claims, or null when it is malformed, forged, expired or its key retired. */
   async verify(token: string): Promise<AccessTokenClaims | null> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const key = this.keyFor(decodeProtectedHeader(token).kid);
+      if (key === undefined) return null;
+      const { payload } = await jwtVerify(token, key, {
         issuer: ISSUER,
         audience: AUDIENCE,
         algorithms: ["HS256"],
