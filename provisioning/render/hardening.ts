@@ -78,7 +78,7 @@ UMask=0077
 /**
  * Sandbox for certbot's renewals (certbot.timer): it talks to the ACME server, writes the
  * certificates on the data volume and the challenge files, and its deploy hook runs \`nginx -t\`
- * (which opens nginx's logs) and asks systemd to reload nginx.
+ * (which opens nginx's logs and binds ports 80 and 443) and asks systemd to reload nginx.
  */
 export function renderCertbotHardening(): string {
   return `# Managed by Keel: sandbox for certbot's renewals.
@@ -89,7 +89,7 @@ RequiresMountsFor=${DATA_DIR}
 ${SANDBOX_BASELINE}
 ProtectSystem=strict
 ReadWritePaths=${DATA_DIR}/letsencrypt ${ACME_WEBROOT} -/var/lib/letsencrypt -/var/log/letsencrypt -/var/log/nginx
-CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER
+CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_NET_BIND_SERVICE
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 SystemCallFilter=@system-service
 SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
