@@ -33,9 +33,12 @@ import { renderFail2banJail, renderNftables } from "./render/firewall";
 import {
   renderCertbotHardening,
   renderFail2banHardening,
+  renderLogrotateHardening,
   renderNginxHardening,
   renderPostgresHardening,
   renderRedisHardening,
+  renderSysstatHardening,
+  SYSSTAT_UNITS,
 } from "./render/hardening";
 import {
   NGINX_INCLUDE_DIR,
@@ -153,6 +156,9 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/issue.net", renderLoginBanner()),
       file("/etc/needrestart/conf.d/keel.conf", renderNeedrestart()),
       file("/etc/default/sysstat", renderSysstatDefaults()),
+      ...SYSSTAT_UNITS.map((unit) =>
+        file(`/etc/systemd/system/${unit}.d/50-keel-hardening.conf`, renderSysstatHardening()),
+      ),
       file("/etc/default/debsums", renderDebsumsDefaults()),
       ...(v.dataDevice === ""
         ? []
@@ -230,6 +236,10 @@ export const STEPS: readonly StepDefinition[] = [
       ),
       file("/etc/logrotate.d/nginx", renderNginxLogrotate()),
       file("/etc/systemd/system/logrotate.timer.d/50-keel-hourly.conf", renderLogrotateTimer()),
+      file(
+        "/etc/systemd/system/logrotate.service.d/50-keel-hardening.conf",
+        renderLogrotateHardening(),
+      ),
     ],
   },
   {

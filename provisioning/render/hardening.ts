@@ -1,5 +1,5 @@
-// systemd drop-ins that harden Debian's own units for nginx, PostgreSQL, Redis, fail2ban and
-// certbot. Each is
+// systemd drop-ins that harden Debian's own units for nginx, PostgreSQL, Redis, fail2ban,
+// certbot, sysstat and logrotate. Each is
 // merged with the packaged unit; the provisioning tests score the merged result with
 // `systemd-analyze security`.
 import { ACME_WEBROOT, BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
@@ -95,5 +95,49 @@ SystemCallFilter=@system-service
 SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
 MemoryDenyWriteExecute=true
 UMask=0022
+`;
+}
+
+/** sysstat's units: one drop-in each, all the same. */
+export const SYSSTAT_UNITS = [
+  "sysstat.service",
+  "sysstat-collect.service",
+  "sysstat-summary.service",
+  "sysstat-rotate.service",
+] as const;
+
+export function renderSysstatHardening(): string {
+  return `# Managed by Keel: sandbox for sysstat's recorders. They read the kernel's counters in /proc
+# and /sys and write /var/log/sysstat; nothing else. (No private network: the counters of the
+# server's own interfaces are the point.)
+[Service]
+${SANDBOX_BASELINE}
+ProtectSystem=strict
+ReadWritePaths=/var/log/sysstat
+CapabilityBoundingSet=
+RestrictAddressFamilies=AF_UNIX
+IPAddressDeny=any
+SystemCallFilter=@system-service
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+MemoryDenyWriteExecute=true
+UMask=0022
+`;
+}
+
+export function renderLogrotateHardening(): string {
+  return `# Managed by Keel: logrotate beyond Debian's own sandbox. It rewrites /var/log, keeps its state
+# in /var/lib/logrotate, may switch to a log's owner ("su"), and signals services through
+# systemctl and their local sockets; it needs no network.
+[Service]
+${SANDBOX_BASELINE}
+ProtectSystem=strict
+ReadWritePaths=/var/log /var/lib/logrotate
+CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_SETUID CAP_SETGID
+PrivateNetwork=true
+RestrictAddressFamilies=AF_UNIX
+IPAddressDeny=any
+SystemCallFilter=@system-service
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+MemoryDenyWriteExecute=true
 `;
 }

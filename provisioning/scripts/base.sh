@@ -83,8 +83,14 @@ harden_host() {
   install_rendered /etc/issue 0644 root root
   install_rendered /etc/issue.net 0644 root root
   install_rendered /etc/needrestart/conf.d/keel.conf 0644 root root
+  local unit sandbox_changed=0
+  for unit in sysstat.service sysstat-collect.service sysstat-summary.service sysstat-rotate.service; do
+    install_rendered "/etc/systemd/system/${unit}.d/50-keel-hardening.conf" 0644 root root
+    if last_changed; then sandbox_changed=1; fi
+  done
+  if ((sandbox_changed == 1)); then daemon_reload; fi
   install_rendered /etc/default/sysstat 0644 root root
-  if last_changed; then
+  if last_changed || ((sandbox_changed == 1)); then
     systemctl restart sysstat.service
   fi
   install_rendered /etc/default/debsums 0644 root root

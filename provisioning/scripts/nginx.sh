@@ -67,9 +67,11 @@ install_sandbox() {
   fi
 }
 
-# nginx's logs rotate daily or at 100 MB, checked hourly.
+# nginx's logs rotate daily or at 100 MB, checked hourly, by a sandboxed logrotate.
 install_log_rotation() {
   install_rendered /etc/logrotate.d/nginx 0644 root root
+  install_rendered /etc/systemd/system/logrotate.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then daemon_reload; fi
   install_rendered /etc/systemd/system/logrotate.timer.d/50-keel-hourly.conf 0644 root root
   if last_changed; then
     daemon_reload

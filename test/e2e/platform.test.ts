@@ -173,6 +173,8 @@ describe("Keel on a Debian 13 stand-in", function () {
         "redis-server.service": 3.0,
         "fail2ban.service": 3.0,
         "certbot.service": 3.0,
+        "logrotate.service": 3.0,
+        "sysstat-collect.service": 3.0,
       };
       for (const [unit, bound] of Object.entries(bounds)) {
         const out = await sh(standin, `systemd-analyze security --no-pager ${unit} | tail -n 1`);
@@ -404,6 +406,41 @@ rm -f "$p"; echo "found=$found"`;
         `grep -c '"sampled":${REFUSED_LOG_SAMPLE},.*"remote":"${standin.clientAddress}".*"status":429' /var/log/nginx/access.log || true`,
       );
       expect(Number(sampled.trim())).to.be.greaterThan(0);
+    });
+  });
+
+  describe("housekeeping in its sandbox", () => {
+    it("when logrotate.service rotates by force, then nginx's logs rotate and nginx writes to the new file", async () => {
+      const force = "/run/systemd/system/logrotate.service.d/90-test-force.conf";
+      await sh(
+        standin,
+        `mkdir -p ${force.replace(/\/[^/]+$/, "")} && cat > ${force} && systemctl daemon-reload`,
+        "[Service]\nExecStart=\nExecStart=/usr/sbin/logrotate --force /etc/logrotate.conf\n",
+      );
+      try {
+        await sh(standin, "systemctl start logrotate.service");
+      } finally {
+        await sh(standin, `rm -f ${force} && systemctl daemon-reload`);
+      }
+      expect(await sh(standin, "test -s /var/log/nginx/access.log.1 && echo rotated")).to.equal(
+        "rotated\n",
+      );
+      // /health is logged like any answered request: the new file fills.
+      const health = await outside.fetch(`${baseUrl}/health`);
+      expect(health.status).to.equal(200);
+      await waitInside(standin, "test -s /var/log/nginx/access.log && echo written", "written", 10);
+    });
+
+    it("when sysstat-collect.service runs in its sandbox, then it records a sample", async () => {
+      const size = async (): Promise<number> =>
+        Number(
+          (
+            await sh(standin, "stat -c %s /var/log/sysstat/sa$(date +%d) 2>/dev/null || echo 0")
+          ).trim(),
+        );
+      const before = await size();
+      await sh(standin, "systemctl start sysstat-collect.service");
+      expect(await size()).to.be.greaterThan(before);
     });
   });
 

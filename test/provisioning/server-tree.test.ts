@@ -98,6 +98,11 @@ describe("rendered files on Debian 13", function () {
     "redis-server.service",
     "fail2ban.service",
     "certbot.service",
+    "logrotate.service",
+    "sysstat.service",
+    "sysstat-collect.service",
+    "sysstat-summary.service",
+    "sysstat-rotate.service",
   ]) {
     it(`when ${unit} is scored with Keel's drop-in, then it is at most 3.0 and better than Debian's`, () => {
       const dropInDir = unit.startsWith("postgresql@") ? "postgresql@.service" : unit;
