@@ -66,10 +66,14 @@ import {
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
 import { renderSshdConfig } from "./render/sshd";
 import {
+  renderCoredumpConf,
+  renderCoreDumpLimits,
   renderDebsumsDefaults,
+  renderKernelHardening,
   renderLoginBanner,
   renderModuleBlacklist,
   renderNeedrestart,
+  renderShellProfile,
   renderSysstatDefaults,
 } from "./render/host";
 import {
@@ -151,6 +155,10 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/apt/apt.conf.d/20auto-upgrades", renderAutoUpgrades()),
       file("/etc/apt/apt.conf.d/52keel-unattended-upgrades", renderUnattendedUpgrades()),
       file("/etc/sysctl.d/60-keel.conf", renderSysctl()),
+      file("/etc/sysctl.d/61-keel-hardening.conf", renderKernelHardening()),
+      file("/etc/security/limits.d/50-keel.conf", renderCoreDumpLimits()),
+      file("/etc/systemd/coredump.conf.d/50-keel.conf", renderCoredumpConf()),
+      file("/etc/profile.d/keel.sh", renderShellProfile()),
       file("/etc/modprobe.d/keel-blacklist.conf", renderModuleBlacklist()),
       file("/etc/issue", renderLoginBanner()),
       file("/etc/issue.net", renderLoginBanner()),

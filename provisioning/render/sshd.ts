@@ -36,6 +36,8 @@ PermitEmptyPasswords no
 AuthenticationMethods publickey
 # root logs in by key only when Pulumi provisions as root; otherwise not at all.
 PermitRootLogin ${sshUser === "root" ? "prohibit-password" : "no"}
+# No other account logs in over SSH, whatever keys it may have.
+AllowUsers ${sshUser}
 MaxAuthTries 3
 LoginGraceTime 30
 # No forwarding of any kind: the server is not a jump host.

@@ -94,6 +94,9 @@ harden_host() {
     systemctl restart sysstat.service
   fi
   install_rendered /etc/default/debsums 0644 root root
+  install_rendered /etc/security/limits.d/50-keel.conf 0644 root root
+  install_rendered /etc/systemd/coredump.conf.d/50-keel.conf 0644 root root
+  install_rendered /etc/profile.d/keel.sh 0644 root root
   ensure_login_default SHA_CRYPT_MIN_ROUNDS 100000
   ensure_login_default SHA_CRYPT_MAX_ROUNDS 500000
   ensure_mode /etc/ssh/sshd_config 0600
@@ -117,13 +120,17 @@ ensure_login_default() {
 }
 
 configure_sysctl() {
-  install_rendered /etc/sysctl.d/60-keel.conf 0644 root root
-  last_changed || return 0
-  if is_container; then
-    info "container: kernel settings are the host's; /etc/sysctl.d/60-keel.conf applies on a real server"
-  else
-    sysctl -q -p /etc/sysctl.d/60-keel.conf
-  fi
+  local file
+  for file in /etc/sysctl.d/60-keel.conf /etc/sysctl.d/61-keel-hardening.conf; do
+    install_rendered "${file}" 0644 root root
+    last_changed || continue
+    if is_container; then
+      info "container: kernel settings are the host's; ${file} applies on a real server"
+    else
+      # -e: a key this kernel lacks is skipped, not fatal (tests check every key's name).
+      sysctl -q -e -p "${file}"
+    fi
+  done
 }
 
 mount_data_volume() {

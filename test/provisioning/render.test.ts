@@ -111,6 +111,7 @@ describe("rendered files", () => {
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
+      "AllowUsers root",
       "MaxAuthTries 3",
       "AllowTcpForwarding no",
       "X11Forwarding no",
