@@ -4,6 +4,7 @@
 // `systemd-analyze security`.
 import { ACME_WEBROOT, BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
 import { PGBACKREST_LOG_DIR } from "./backup";
+import { CERTBOT_HOOK_FAILED, CERTBOT_RUNTIME_DIR } from "./nginx";
 import { SANDBOX_BASELINE } from "./sandbox";
 
 export function renderNginxHardening(): string {
@@ -81,7 +82,8 @@ UMask=0077
  * (which opens nginx's logs and binds ports 80 and 443) and asks systemd to reload nginx.
  */
 export function renderCertbotHardening(): string {
-  return `# Managed by Keel: sandbox for certbot's renewals.
+  return `# Managed by Keel: sandbox for certbot's renewals. certbot exits 0 when its deploy hook fails;
+# the hook then leaves a mark in the runtime directory, and the check after it fails the unit.
 [Unit]
 RequiresMountsFor=${DATA_DIR}
 
@@ -95,6 +97,8 @@ SystemCallFilter=@system-service
 SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
 MemoryDenyWriteExecute=true
 UMask=0022
+RuntimeDirectory=${CERTBOT_RUNTIME_DIR.slice("/run/".length)}
+ExecStartPost=/bin/sh -c '! test -e ${CERTBOT_HOOK_FAILED}'
 `;
 }
 

@@ -298,13 +298,24 @@ ${hidden}
 `;
 }
 
-/** Reloads nginx after certbot renews a certificate, if the configuration is valid. */
+/** certbot.service's runtime directory, and the deploy hook's mark of a failure in it. */
+export const CERTBOT_RUNTIME_DIR = "/run/keel-certbot";
+export const CERTBOT_HOOK_FAILED = `${CERTBOT_RUNTIME_DIR}/deploy-hook-failed`;
+
+/**
+ * Reloads nginx after certbot renews a certificate, if the configuration is valid. certbot itself
+ * exits 0 when a hook fails; the hook logs at priority err and leaves a mark that fails
+ * certbot.service (see renderCertbotHardening), so the failure shows in `systemctl --failed`.
+ */
 export function renderCertbotDeployHook(): string {
   return `#!/bin/sh
 # Managed by Keel: certbot runs this after renewing a certificate.
-set -eu
-nginx -t -q
-systemctl reload nginx
+set -u
+if ! out=$(nginx -t -q 2>&1 && systemctl reload nginx 2>&1); then
+	logger -t keel-certbot -p daemon.err "renewed \${RENEWED_DOMAINS:-a certificate} but nginx was not reloaded: $out"
+	if [ -d ${CERTBOT_RUNTIME_DIR} ]; then : >${CERTBOT_HOOK_FAILED}; fi
+	exit 1
+fi
 `;
 }
 

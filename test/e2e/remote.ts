@@ -10,6 +10,28 @@ export async function sh(standin: Standin, command: string, stdin?: string): Pro
   return result.stdout;
 }
 
+/**
+ * Starts UNIT once with EXECSTART in place of its own (a runtime drop-in, as a test forces what a
+ * timer does); resolves with `systemctl start`'s exit code. The drop-in is gone afterwards.
+ */
+export async function startWithExecStart(
+  standin: Standin,
+  unit: string,
+  execStart: string,
+): Promise<number> {
+  const dir = `/run/systemd/system/${unit}.d`;
+  await sh(
+    standin,
+    `mkdir -p ${dir} && cat > ${dir}/90-test-exec-start.conf && systemctl daemon-reload`,
+    `[Service]\nExecStart=\nExecStart=${execStart}\n`,
+  );
+  try {
+    return (await standin.ssh(`systemctl start ${unit}`, { timeoutMs: 120_000 })).code;
+  } finally {
+    await sh(standin, `rm -f ${dir}/90-test-exec-start.conf && systemctl daemon-reload`);
+  }
+}
+
 export interface UnitState {
   readonly active: string;
   readonly mainPid: number;
