@@ -37,7 +37,9 @@ import {
   renderNginxHardening,
   renderPostgresHardening,
   renderRedisHardening,
+  renderRootShellHardening,
   renderSysstatHardening,
+  ROOT_SHELL_UNITS,
   SYSSTAT_UNITS,
 } from "./render/hardening";
 import {
@@ -66,9 +68,12 @@ import {
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
 import { renderSshdConfig } from "./render/sshd";
 import {
+  DEBSUMS_UNIT,
   renderCoredumpConf,
   renderCoreDumpLimits,
   renderDebsumsDefaults,
+  renderDebsumsService,
+  renderDebsumsTimer,
   renderKernelHardening,
   renderLoginBanner,
   renderModuleBlacklist,
@@ -168,6 +173,11 @@ export const STEPS: readonly StepDefinition[] = [
         file(`/etc/systemd/system/${unit}.d/50-keel-hardening.conf`, renderSysstatHardening()),
       ),
       file("/etc/default/debsums", renderDebsumsDefaults()),
+      file(`/etc/systemd/system/${DEBSUMS_UNIT}.service`, renderDebsumsService()),
+      file(`/etc/systemd/system/${DEBSUMS_UNIT}.timer`, renderDebsumsTimer()),
+      ...ROOT_SHELL_UNITS.map((unit) =>
+        file(`/etc/systemd/system/${unit}.d/50-keel-hardening.conf`, renderRootShellHardening()),
+      ),
       ...(v.dataDevice === ""
         ? []
         : [file(`/etc/systemd/system/${DATA_MOUNT_UNIT}`, renderDataMount(v.dataDevice))]),

@@ -5,7 +5,7 @@
 import { ACME_WEBROOT, BACKUP_DIR, DATA_DIR, POSTGRES_DATA_DIR } from "../layout";
 import { PGBACKREST_LOG_DIR } from "./backup";
 import { CERTBOT_HOOK_FAILED, CERTBOT_RUNTIME_DIR } from "./nginx";
-import { SANDBOX_BASELINE } from "./sandbox";
+import { SANDBOX_BASELINE, SYSCALL_BASELINE } from "./sandbox";
 
 export function renderNginxHardening(): string {
   return `# Managed by Keel: sandbox for nginx. The master runs as root to bind 80/443 and read the
@@ -19,9 +19,7 @@ ProtectSystem=strict
 ReadWritePaths=/var/log/nginx /var/lib/nginx /run
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
 UMask=0027
 `;
 }
@@ -40,9 +38,7 @@ ProtectSystem=strict
 ReadWritePaths=${POSTGRES_DATA_DIR} /run/postgresql /var/log/postgresql /var/lib/postgresql -${BACKUP_DIR} -${PGBACKREST_LOG_DIR}
 CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
 UMask=0077
 `;
 }
@@ -69,9 +65,7 @@ ReadWritePaths=/var/lib/fail2ban /var/log /run/fail2ban
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_DAC_READ_SEARCH
 RestrictAddressFamilies=AF_UNIX AF_NETLINK
 IPAddressDeny=any
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
 UMask=0077
 `;
 }
@@ -93,9 +87,7 @@ ProtectSystem=strict
 ReadWritePaths=${DATA_DIR}/letsencrypt ${ACME_WEBROOT} -/var/lib/letsencrypt -/var/log/letsencrypt -/var/log/nginx
 CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_NET_BIND_SERVICE
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
 UMask=0022
 RuntimeDirectory=${CERTBOT_RUNTIME_DIR.slice("/run/".length)}
 ExecStartPost=/bin/sh -c '! test -e ${CERTBOT_HOOK_FAILED}'
@@ -121,9 +113,7 @@ ReadWritePaths=/var/log/sysstat
 CapabilityBoundingSet=
 RestrictAddressFamilies=AF_UNIX
 IPAddressDeny=any
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
 UMask=0022
 `;
 }
@@ -140,8 +130,31 @@ CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_SETUID CAP_SETGI
 PrivateNetwork=true
 RestrictAddressFamilies=AF_UNIX
 IPAddressDeny=any
-SystemCallFilter=@system-service
-SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
-MemoryDenyWriteExecute=true
+${SYSCALL_BASELINE}
+`;
+}
+
+/** Debian's units whose processes are root shells that install packages (see below). */
+export const ROOT_SHELL_UNITS = ["ssh.service", "apt-daily-upgrade.service"] as const;
+
+/**
+ * What a root shell that installs packages can do without: sshd's sessions are Pulumi's
+ * provisioning, and apt-daily-upgrade installs security updates. Both run maintainer scripts that
+ * may load modules, set kernel settings, mount, create devices or setuid files and restart
+ * services, so no file system, device, capability or namespace sandbox. Left out: clocks, wake
+ * alarms, reboot calls, real-time scheduling, foreign personalities and architectures, process
+ * accounting, immutable flags, file leases. A blocked call fails with EPERM; it never kills the
+ * session. sshd's sessions and their mounts stay in the host's namespaces.
+ */
+export function renderRootShellHardening(): string {
+  return `# Managed by Keel: the little a root shell that installs packages can do without.
+[Service]
+LockPersonality=true
+RestrictRealtime=true
+SystemCallArchitectures=native
+KeyringMode=private
+CapabilityBoundingSet=~CAP_SYS_TIME CAP_WAKE_ALARM CAP_BLOCK_SUSPEND CAP_SYS_BOOT CAP_SYS_TTY_CONFIG CAP_SYS_PACCT CAP_LINUX_IMMUTABLE CAP_LEASE CAP_MAC_ADMIN CAP_MAC_OVERRIDE
+SystemCallErrorNumber=EPERM
+SystemCallFilter=~@clock @cpu-emulation @obsolete @reboot
 `;
 }

@@ -1,5 +1,6 @@
 // Host hardening of the base step that lynis audits: kernel modules a web server never needs,
 // kernel settings, core dumps, idle shells, login banners, needrestart, sysstat and debsums.
+import { SANDBOX_BASELINE, SYSCALL_BASELINE } from "./sandbox";
 
 /** Network protocols and storage buses a droplet serving an API never uses. */
 export const UNUSED_KERNEL_MODULES = [
@@ -42,10 +43,12 @@ ENABLED="true"
 `;
 }
 
+/** Keel's weekly debsums check: Debian's runs from cron, which a Debian 13 server lacks. */
+export const DEBSUMS_UNIT = "keel-debsums";
+
 export function renderDebsumsDefaults(): string {
-  return `# Managed by Keel: debsums checks every installed package's files against their recorded
-# checksums once a week (cron mails or logs what changed).
-CRON_CHECK=weekly
+  return `# Managed by Keel: debsums runs from Keel's own timer (${DEBSUMS_UNIT}.timer), not from cron.
+CRON_CHECK=never
 `;
 }
 
@@ -129,5 +132,44 @@ ulimit -c 0
 case $- in
   *i*) [ "\${TMOUT:-}" = 900 ] || { TMOUT=900; readonly TMOUT; export TMOUT; } ;;
 esac
+`;
+}
+
+export function renderDebsumsService(): string {
+  return `# Managed by Keel: every installed package's files against their recorded checksums (changed
+# configuration files excepted). A changed file fails the unit and is named in the journal.
+[Unit]
+Description=Keel: check installed packages' files (debsums)
+Documentation=man:debsums(1)
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/debsums --silent
+# debsums --silent prints only what is wrong: at priority err, with keel-backup's failures.
+SyslogLevel=err
+Nice=19
+IOSchedulingClass=idle
+${SANDBOX_BASELINE}
+ProtectSystem=strict
+PrivateNetwork=true
+CapabilityBoundingSet=CAP_DAC_READ_SEARCH
+RestrictAddressFamilies=AF_UNIX
+IPAddressDeny=any
+${SYSCALL_BASELINE}
+`;
+}
+
+export function renderDebsumsTimer(): string {
+  return `# Managed by Keel.
+[Unit]
+Description=Keel: weekly debsums check
+
+[Timer]
+OnCalendar=weekly
+RandomizedDelaySec=6h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
 `;
 }

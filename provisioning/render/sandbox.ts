@@ -18,3 +18,8 @@ RestrictSUIDSGID=true
 LockPersonality=true
 SystemCallArchitectures=native
 KeyringMode=private`;
+
+/** The system calls a service that is not a JIT and changes no clock, mount or module needs. */
+export const SYSCALL_BASELINE = `SystemCallFilter=@system-service
+SystemCallFilter=~@clock @cpu-emulation @debug @module @mount @obsolete @raw-io @reboot @swap
+MemoryDenyWriteExecute=true`;

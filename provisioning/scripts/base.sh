@@ -33,7 +33,14 @@ ensure_accounts() {
 
 configure_sshd() {
   install_validated /etc/ssh/sshd_config.d/00-keel.conf 0644 root root sshd -t
+  local config_changed=${KEEL_LAST_CHANGED}
+  install_rendered /etc/systemd/system/ssh.service.d/50-keel-hardening.conf 0644 root root
   if last_changed; then
+    daemon_reload
+    # Restarts the listener only (KillMode=process): this session and every other one go on.
+    systemctl restart ssh
+    info "sshd restarted in its sandbox"
+  elif ((config_changed == 1)); then
     systemctl reload ssh
     info "sshd reloaded"
   fi
@@ -73,6 +80,8 @@ configure_journald() {
 configure_updates() {
   install_rendered /etc/apt/apt.conf.d/20auto-upgrades 0644 root root
   install_rendered /etc/apt/apt.conf.d/52keel-unattended-upgrades 0644 root root
+  install_rendered /etc/systemd/system/apt-daily-upgrade.service.d/50-keel-hardening.conf 0644 root root
+  if last_changed; then daemon_reload; fi
 }
 
 # What lynis asks of a host and costs no memory or availability: packages that audit and
@@ -93,7 +102,7 @@ harden_host() {
   if last_changed || ((sandbox_changed == 1)); then
     systemctl restart sysstat.service
   fi
-  install_rendered /etc/default/debsums 0644 root root
+  schedule_debsums
   install_rendered /etc/security/limits.d/50-keel.conf 0644 root root
   install_rendered /etc/systemd/coredump.conf.d/50-keel.conf 0644 root root
   install_rendered /etc/profile.d/keel.sh 0644 root root
@@ -105,6 +114,17 @@ harden_host() {
   for cron in /etc/cron.d /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
     ensure_mode "${cron}" 0700
   done
+}
+
+# debsums weekly from Keel's timer: Debian's cron job needs a cron, which the server lacks.
+schedule_debsums() {
+  install_rendered /etc/default/debsums 0644 root root
+  install_rendered /etc/systemd/system/keel-debsums.service 0644 root root
+  local changed=${KEEL_LAST_CHANGED}
+  install_rendered /etc/systemd/system/keel-debsums.timer 0644 root root
+  if last_changed || ((changed == 1)); then daemon_reload; fi
+  ensure_enabled keel-debsums.timer
+  ensure_started keel-debsums.timer
 }
 
 # ensure_login_default KEY VALUE: sets KEY in /etc/login.defs (which has no drop-in directory).
