@@ -42,6 +42,19 @@ describe("request logs", () => {
     });
   });
 
+  it("when the probes are polled, then each answer carries a request id and no log line is written", async () => {
+    const before = lines.length;
+    const health = await request(app).get("/health").set("X-Request-ID", "probe-1").expect(200);
+    expect(health.get("X-Request-ID")).to.equal("probe-1");
+    const metrics = await request(app).get("/metrics").expect(200);
+    expect(metrics.get("X-Request-ID")).to.match(/^[0-9a-f-]{36}$/);
+    // The next logged request proves the sink is written synchronously.
+    await request(app).get("/v1/systems").set("X-API-Key", account.apiKey).expect(200);
+    expect(lines.slice(before).map((l) => (l.req as { url: string }).url)).to.deep.equal([
+      "/v1/systems",
+    ]);
+  });
+
   it("when credentials, passwords and keys pass through, then none of them reaches the log", async () => {
     const email = uniqueEmail();
     await request(app)

@@ -3,7 +3,7 @@
 // $request_id, a UUID, ...), otherwise a new id is made; either way it is echoed back.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Request } from "express";
+import type { Request, RequestHandler } from "express";
 import { pinoHttp } from "pino-http";
 import type { Logger } from "../logger";
 
@@ -30,7 +30,31 @@ function requestId(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-export function httpLogger(logger: Logger) {
+/**
+ * pino-http for every request but the quiet probes. Those are answered thousands of times a
+ * minute and logged never: they get their request id, and a request logger only if something
+ * asks for one (an error), so a probe costs no logger set-up (measured in bench/).
+ */
+export function httpLogger(logger: Logger): RequestHandler {
+  const logging = requestLogger(logger);
+  return (req, res, next) => {
+    if (!QUIET_PATHS.has(req.path)) {
+      logging(req, res, next);
+      return;
+    }
+    const id = requestId(req, res);
+    req.id = id;
+    let child: Logger | undefined;
+    Object.defineProperty(req, "log", {
+      configurable: true,
+      enumerable: true,
+      get: () => (child ??= logger.child({ requestId: id })),
+    });
+    next();
+  };
+}
+
+function requestLogger(logger: Logger) {
   return pinoHttp({
     logger,
     genReqId: requestId,
@@ -48,7 +72,6 @@ export function httpLogger(logger: Logger) {
       }),
       res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
     },
-    autoLogging: { ignore: (req) => QUIET_PATHS.has((req.url ?? "").split("?")[0] ?? "") },
     customLogLevel: (_req, res, error) =>
       error !== undefined || res.statusCode >= 500 ? "error" : "info",
   });
