@@ -1,0 +1,187 @@
+// Requests per second and p99 latency of the built API as production runs it (plain node,
+// NODE_ENV=production, info logging, rate limits on but not hit) against bare Express on the same
+// machine in the same run: targets alternate round by round, and each is reported as the median
+// of its rounds with its ratio to bare Express. Postgres, Redis and the S3 server are throwaway
+// instances, as in the api tier.
+// Usage: npx tsx bench/api-throughput.ts [--rounds 5] [--seconds 10] [--connections 50]
+//        [--only TEXT] [--profile DIR]
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { apiEnv, createAccount, createSystem, testApp } from "../test/api/support/app";
+import { track } from "../test/api/support/children";
+import { setUpEnvironment, tearDownEnvironment, testEnv } from "../test/api/support/environment";
+import { freePort, sleep } from "../test/api/support/ports";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "5" },
+    seconds: { type: "string", default: "10" },
+    connections: { type: "string", default: "50" },
+    // Only the targets whose name contains this text (bare Express always runs).
+    only: { type: "string", default: "" },
+    // Writes a CPU profile of the API (node --cpu-prof) into this directory.
+    profile: { type: "string" },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly headers?: Record<string, string>;
+}
+
+interface Round {
+  readonly requestsPerSecond: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+async function measure(target: Target, seconds: number): Promise<Round> {
+  const result = await autocannon({
+    url: target.url,
+    headers: target.headers,
+    connections: CONNECTIONS,
+    duration: seconds,
+  });
+  return {
+    requestsPerSecond: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+const median = (numbers: number[]): number => {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+
+/** Bare Express 5 answering `{"ok":true}`: the baseline, in its own node process. */
+async function startBareExpress(): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const script = `const express = require("express");
+const app = express();
+app.get("/", (req, res) => { res.json({ ok: true }); });
+app.listen(${port}, "127.0.0.1");`;
+  const child = track(
+    spawn(process.execPath, ["-e", script], {
+      cwd: join(__dirname, "..", "api"),
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production" },
+      stdio: "ignore",
+    }),
+  );
+  const url = `http://127.0.0.1:${port}/`;
+  await untilAnswers(url);
+  return { url, stop: () => child.kill() };
+}
+
+/**
+ * The built API with production's settings; its log lines go to a file, as journald takes them
+ * on the server (read by nobody during the run, so the benchmark pays no parsing).
+ */
+async function startApi(): Promise<{
+  url: (path: string) => string;
+  stop: () => Promise<unknown>;
+}> {
+  const port = await freePort();
+  const log = openSync(join(testEnv().tmp, "api.log"), "w");
+  const env = apiEnv({
+    LOG_LEVEL: "info",
+    PORT: String(port),
+    RATE_LIMIT_PER_MINUTE: "1000000",
+    EXPENSIVE_RATE_LIMIT_PER_MINUTE: "1000000",
+  });
+  const profiling =
+    values.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
+  const child = track(
+    spawn(process.execPath, [...profiling, join(testEnv().distDir, "server.js")], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+      stdio: ["ignore", log, "inherit"],
+    }),
+  );
+  closeSync(log);
+  const url = (path: string): string => `http://127.0.0.1:${port}${path}`;
+  await untilAnswers(url("/health"));
+  // SIGINT: node writes the CPU profile on a signal it handles; the API stops on SIGINT too.
+  return { url, stop: () => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT")) };
+}
+
+async function untilAnswers(url: string): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (tries > 400) throw new Error(`${url} did not answer`);
+    await sleep(50);
+  }
+}
+
+async function main(): Promise<void> {
+  await setUpEnvironment();
+  try {
+    const bare = await startBareExpress();
+    const server = await startApi();
+    const app = testApp();
+    const account = await createAccount(app);
+    for (let i = 0; i < 10; i++) {
+      await createSystem(app, account.apiKey, { name: `system ${i}`, purpose: "benchmark" });
+    }
+    const targets: Target[] = [
+      { name: 'bare Express 5 `GET /` `{"ok":true}`', url: bare.url },
+      { name: "Keel `GET /health`", url: server.url("/health") },
+      {
+        name: "Keel `GET /v1/systems`, API key (10 systems)",
+        url: server.url("/v1/systems"),
+        headers: { "x-api-key": account.apiKey },
+      },
+      {
+        name: "Keel `GET /v1/systems`, JWT (10 systems)",
+        url: server.url("/v1/systems"),
+        headers: { authorization: `Bearer ${account.token}` },
+      },
+    ];
+    const chosen = targets.filter((target, i) => i === 0 || target.name.includes(values.only));
+    for (const target of chosen) await measure(target, Math.min(3, SECONDS)); // warm-up
+    const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const target of chosen) rounds.get(target.name)?.push(await measure(target, SECONDS));
+    }
+    const baseline = median((rounds.get(targets[0]!.name) ?? []).map((r) => r.requestsPerSecond));
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+    }).trim();
+    console.log(
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}; ${new Date().toISOString()}; commit ${commit}`,
+    );
+    console.log(
+      `autocannon: ${CONNECTIONS} connections, ${SECONDS} s, ${ROUNDS} alternating rounds (median), warmed`,
+    );
+    console.log("\n| target | req/s | p99 ms | ratio to bare Express | errors |");
+    console.log("|---|---|---|---|---|");
+    for (const target of chosen) {
+      const measured = rounds.get(target.name) ?? [];
+      const rps = median(measured.map((r) => r.requestsPerSecond));
+      const errors = measured.reduce((sum, r) => sum + r.errors, 0);
+      console.log(
+        `| ${target.name} | ${Math.round(rps)} | ${median(measured.map((r) => r.p99))} | ${(rps / baseline).toFixed(2)} | ${errors} |`,
+      );
+    }
+    bare.stop();
+    await server.stop();
+  } finally {
+    await tearDownEnvironment();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
