@@ -43,7 +43,7 @@ ENABLED="true"
 `;
 }
 
-/** Keel's weekly debsums check: Debian's runs from cron, which a Debian 13 server lacks. */
+/** Keel's weekly debsums check: Debian's runs from cron, which a minimal Debian 13 lacks. */
 export const DEBSUMS_UNIT = "keel-debsums";
 
 export function renderDebsumsDefaults(): string {

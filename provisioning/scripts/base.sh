@@ -116,7 +116,7 @@ harden_host() {
   done
 }
 
-# debsums weekly from Keel's timer: Debian's cron job needs a cron, which the server lacks.
+# debsums weekly from Keel's timer: Debian's job needs cron, which a minimal Debian 13 lacks.
 schedule_debsums() {
   install_rendered /etc/default/debsums 0644 root root
   install_rendered /etc/systemd/system/keel-debsums.service 0644 root root
