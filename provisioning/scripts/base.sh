@@ -147,7 +147,8 @@ configure_sysctl() {
     if is_container; then
       info "container: kernel settings are the host's; ${file} applies on a real server"
     else
-      # -e: a key this kernel lacks is skipped, not fatal (tests check every key's name).
+      # -e: a key this kernel lacks is skipped, not fatal (the tests check each name against
+      # lynis's profile, not against a Debian kernel).
       sysctl -q -e -p "${file}"
     fi
   done
