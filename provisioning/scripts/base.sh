@@ -123,8 +123,7 @@ schedule_debsums() {
   local changed=${KEEL_LAST_CHANGED}
   install_rendered /etc/systemd/system/keel-debsums.timer 0644 root root
   if last_changed || ((changed == 1)); then daemon_reload; fi
-  ensure_enabled keel-debsums.timer
-  ensure_started keel-debsums.timer
+  apply_service keel-debsums.timer none
 }
 
 # ensure_login_default KEY VALUE: sets KEY in /etc/login.defs (which has no drop-in directory).
