@@ -82,6 +82,22 @@ describe("access-token keys and their rotation", () => {
     expect(await signer.verify(token)).to.equal(null);
   });
 
+  it("when a token that was accepted expires, then the same signer refuses it", async () => {
+    const expiresAt = nowSeconds() + 2;
+    const token = await new SignJWT({ org: CLAIMS.orgId })
+      .setProtectedHeader({ alg: "HS256", kid: keyId(NEW) })
+      .setSubject(CLAIMS.userId)
+      .setIssuer("keel")
+      .setAudience("keel-api")
+      .setExpirationTime(expiresAt)
+      .sign(new TextEncoder().encode(NEW));
+    const signer = new TokenSigner(NEW);
+    expect(await signer.verify(token)).to.deep.equal(CLAIMS);
+    expect(await signer.verify(token)).to.deep.equal(CLAIMS);
+    await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 + 50 - Date.now()));
+    expect(await signer.verify(token)).to.equal(null);
+  });
+
   it("when a token names a key the ring does not hold, then it is refused", async () => {
     writeRing(`- ${NEW}`);
     const forged = await new SignJWT({ org: "org" })

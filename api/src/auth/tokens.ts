@@ -1,7 +1,10 @@
 // Access tokens: HS256 JWTs signed with JWT_SECRET, valid for 15 minutes. Each names its key
 // (`kid`); tokens are verified with the key they name, among JWT_SECRET and the ring's keys
 // still accepted (key-ring.ts), so a rotated key keeps its tokens valid for their lifetime.
+// A token once verified is remembered until it expires, so a busy client pays for the HMAC once;
+// every use still checks its expiry and that its key is still accepted.
 import { SignJWT, decodeProtectedHeader, jwtVerify } from "jose";
+import { LRUCache } from "lru-cache";
 import { ACCESS_TOKEN_SECONDS, keyId, type KeyRingFile } from "./key-ring";
 
 export { ACCESS_TOKEN_SECONDS } from "./key-ring";
@@ -15,9 +18,18 @@ export interface AccessTokenClaims {
   readonly orgId: string;
 }
 
+interface VerifiedToken {
+  readonly claims: AccessTokenClaims;
+  readonly kid: string | undefined;
+  readonly expiresAtMs: number;
+}
+
+const MAX_REMEMBERED_TOKENS = 10_000;
+
 export class TokenSigner {
   private readonly key: Uint8Array;
   private readonly kid: string;
+  private readonly verified = new LRUCache<string, VerifiedToken>({ max: MAX_REMEMBERED_TOKENS });
 
   /** `ring`: further keys to verify with (JWT_KEYS_FILE); none in development and tests. */
   constructor(
@@ -53,8 +65,17 @@ export class TokenSigner {
 
   /** The token's claims, or null when it is malformed, forged, expired or its key retired. */
   async verify(token: string): Promise<AccessTokenClaims | null> {
+    const remembered = this.verified.get(token);
+    if (remembered !== undefined) {
+      if (Date.now() < remembered.expiresAtMs && this.keyFor(remembered.kid) !== undefined) {
+        return remembered.claims;
+      }
+      this.verified.delete(token);
+      return null;
+    }
     try {
-      const key = this.keyFor(decodeProtectedHeader(token).kid);
+      const { kid } = decodeProtectedHeader(token);
+      const key = this.keyFor(kid);
       if (key === undefined) return null;
       const { payload } = await jwtVerify(token, key, {
         issuer: ISSUER,
@@ -62,7 +83,11 @@ export class TokenSigner {
         algorithms: ["HS256"],
       });
       if (typeof payload.sub !== "string" || typeof payload.org !== "string") return null;
-      return { userId: payload.sub, orgId: payload.org };
+      const claims = { userId: payload.sub, orgId: payload.org };
+      if (typeof payload.exp === "number") {
+        this.verified.set(token, { claims, kid, expiresAtMs: payload.exp * 1000 });
+      }
+      return claims;
     } catch {
       return null;
     }
