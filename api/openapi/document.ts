@@ -20,6 +20,7 @@ export function servedDocument(): OpenApiDocument {
     db: inert("db"),
     redis: inert("redis"),
     store: inert("store"),
+    apiKeys: inert("apiKeys"),
     signer: inert("signer"),
     lockout: inert("lockout"),
   };

@@ -1,6 +1,7 @@
 // createApp(deps): the whole HTTP application, built from its dependencies with no module-global
 // state, so tests can build as many as they like. server.ts owns listening and shutdown.
 import express, { type Express, type RequestHandler } from "express";
+import type { ApiKeyCache } from "./auth/api-key-cache";
 import { KeyRingFile } from "./auth/key-ring";
 import { LoginLockout } from "./auth/lockout";
 import { TokenSigner } from "./auth/tokens";
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly db: Database;
   readonly redis: RedisClient;
   readonly store: EvidenceStore;
+  /** One per process: it holds the Redis subscription that carries revocations. */
+  readonly apiKeys: ApiKeyCache;
 }
 
 function mount(app: Express, route: RouteDefinition, before: RequestHandler[] = []): void {
@@ -109,7 +112,7 @@ export function createApp(deps: AppDeps): Express {
   for (const route of operations) mount(app, route);
 
   // Everything else is counted per caller, so the caller is identified first.
-  app.use(identify(db, ctx.signer));
+  app.use(identify(ctx.apiKeys, ctx.signer));
   app.use(general);
   app.get("/docs", (_req, res) => {
     res.json(document);

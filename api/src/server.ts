@@ -3,6 +3,7 @@
 // finish, closes its pools and exits 0.
 import { createServer, type Server } from "node:http";
 import { createApp } from "./app";
+import { ApiKeyCache } from "./auth/api-key-cache";
 import { assertSchemaReady, ensureDefaultOrg } from "./bootstrap";
 import { EXIT_CONFIG, formatConfigErrors, loadConfig } from "./config";
 import { createDatabase, describeDatabase, isDatabaseUnavailable, type Database } from "./database";
@@ -85,8 +86,10 @@ async function main(): Promise<void> {
   }
 
   const redis = createRedis(config.redisUrl, logger);
+  const subscriber = redis.duplicate();
+  const apiKeys = new ApiKeyCache(db, redis, subscriber, logger);
   const store = createEvidenceStore(config, logger);
-  const app = createApp({ config, logger, db, redis, store });
+  const app = createApp({ config, logger, db, redis, store, apiKeys });
 
   let stopping = false;
   // While stopping, every response asks the client to close its connection.
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
       logger.error("closing the pools timed out");
       process.exit(1);
     }, CLOSE_TIMEOUT_MS).unref();
+    subscriber.disconnect();
     redis.disconnect();
     store.close();
     await db.destroy();

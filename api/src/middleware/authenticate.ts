@@ -3,9 +3,8 @@
 // no credentials -> 401 with WWW-Authenticate; invalid, expired or revoked -> 403.
 // Accepted: `X-API-Key: <key>`, `Authorization: Bearer <access token or API key>`.
 import type { Request, RequestHandler } from "express";
-import { hashApiKey } from "../auth/api-keys";
+import type { ApiKeyCache } from "../auth/api-key-cache";
 import { looksLikeJwt, type TokenSigner } from "../auth/tokens";
-import type { Database } from "../database";
 import { forbidden, unauthorized } from "../errors";
 
 export type Principal =
@@ -43,7 +42,7 @@ function readCredential(req: Request): Credential | "unsupported" | null {
   return looksLikeJwt(value) ? { kind: "token", value } : { kind: "key", value };
 }
 
-export function identify(db: Database, signer: TokenSigner): RequestHandler {
+export function identify(apiKeys: ApiKeyCache, signer: TokenSigner): RequestHandler {
   return async (req, _res, next) => {
     const credential = readCredential(req);
     if (credential === null) {
@@ -59,19 +58,11 @@ export function identify(db: Database, signer: TokenSigner): RequestHandler {
           ? { state: "invalid" }
           : { state: "valid", principal: { kind: "user", ...claims } };
     } else {
-      const row = await db<{
-        id: string;
-        org_id: string;
-        key_hash: string;
-        revoked_at: Date | null;
-      }>("api_keys")
-        .where({ key_hash: hashApiKey(credential.value) })
-        .whereNull("revoked_at")
-        .first("id", "org_id");
+      const owner = await apiKeys.find(credential.value);
       req.credential =
-        row === undefined
+        owner === null
           ? { state: "invalid" }
-          : { state: "valid", principal: { kind: "api_key", keyId: row.id, orgId: row.org_id } };
+          : { state: "valid", principal: { kind: "api_key", ...owner } };
     }
     next();
   };

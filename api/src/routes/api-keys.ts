@@ -52,7 +52,7 @@ function present(row: Pick<ApiKeyRow, (typeof COLUMNS)[number]>) {
 }
 
 export function apiKeyRoutes(ctx: RouteContext): RouteDefinition[] {
-  const { db } = ctx;
+  const { db, apiKeys } = ctx;
 
   const create = defineRoute({
     method: "post",
@@ -123,20 +123,22 @@ export function apiKeyRoutes(ctx: RouteContext): RouteDefinition[] {
     params: IdParams,
     responses: { 204: { description: "Revoked (or already revoked)." } },
     handler: async ({ req, res, params, principal }) => {
-      await db.transaction(async (trx) => {
+      const keyId = await db.transaction(async (trx) => {
         const key = await trx<ApiKeyRow>("api_keys")
           .where({ id: params.id, org_id: principal.orgId })
           .forUpdate()
           .first("id", "revoked_at");
         if (key === undefined) throw notFound("API key");
-        if (key.revoked_at !== null) return;
+        if (key.revoked_at !== null) return key.id;
         await trx("api_keys").where({ id: key.id }).update({ revoked_at: trx.fn.now() });
         await recordAudit(trx, req, {
           action: "api_key.revoke",
           orgId: principal.orgId,
           target: { type: "api_key", id: key.id },
         });
+        return key.id;
       });
+      await apiKeys.revoked(keyId);
       res.status(204).end();
     },
   });

@@ -1,3 +1,4 @@
+import type { ApiKeyCache } from "../auth/api-key-cache";
 import type { LoginLockout } from "../auth/lockout";
 import type { TokenSigner } from "../auth/tokens";
 import type { Config } from "../config";
@@ -13,6 +14,7 @@ export interface RouteContext {
   readonly db: Database;
   readonly redis: RedisClient;
   readonly store: EvidenceStore;
+  readonly apiKeys: ApiKeyCache;
   readonly signer: TokenSigner;
   readonly lockout: LoginLockout;
 }

@@ -5,7 +5,7 @@ import request from "supertest";
 import { createApp, type AppDeps } from "../../../api/src/app";
 import { loadConfig, type Config } from "../../../api/src/config";
 import { createLogger, type Logger } from "../../../api/src/logger";
-import { BUCKET, S3_KEY, testEnv } from "./environment";
+import { apiKeyCacheFor, BUCKET, S3_KEY, testEnv } from "./environment";
 import { observeApp } from "./observe";
 
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdefghijklmnop";
@@ -48,8 +48,9 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
 }
 
 /**
- * createApp with the shared database, Redis and S3 store unless replaced. Every response it
- * sends is checked against the OpenAPI document (observe.ts).
+ * createApp with the shared database, Redis and S3 store unless replaced (another database gets
+ * an API key cache of its own). Every response it sends is checked against the OpenAPI document
+ * (observe.ts).
  */
 export function testApp(
   options: { env?: Record<string, string | undefined>; logger?: Logger } & Partial<AppDeps> = {},
@@ -63,6 +64,7 @@ export function testApp(
       db: env.db,
       redis: env.redisClient,
       store: env.store,
+      apiKeys: deps.db === undefined ? env.apiKeys : apiKeyCacheFor(deps.db),
       ...deps,
     }),
   );

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { buildApi } from "../../../api/build";
+import { ApiKeyCache } from "../../../api/src/auth/api-key-cache";
 import { createDatabase, type Database } from "../../../api/src/database";
 import { createLogger } from "../../../api/src/logger";
 import { migrateLatest } from "../../../api/src/migrations/runner";
@@ -32,6 +33,8 @@ export interface TestEnvironment {
   /** Shared pools, for apps built with createApp and for asserting rows. */
   readonly db: Database;
   readonly redisClient: RedisClient;
+  /** The process's API key cache, shared by every app as one API process shares it. */
+  readonly apiKeys: ApiKeyCache;
   readonly store: S3EvidenceStore;
   readonly bootstrapApiKey: string;
 }
@@ -87,6 +90,9 @@ export async function setUpEnvironment(): Promise<void> {
   await migrateLatest(db, databaseUrl);
   const redisClient = createRedis(redis.url, createLogger("silent"));
   cleanups.push(() => redisClient.disconnect());
+  const subscriber = redisClient.duplicate();
+  cleanups.push(() => subscriber.disconnect());
+  const apiKeys = new ApiKeyCache(db, redisClient, subscriber, createLogger("silent"));
   const store = new S3EvidenceStore(
     {
       kind: "s3",
@@ -109,9 +115,21 @@ export async function setUpEnvironment(): Promise<void> {
     distDir,
     db,
     redisClient,
+    apiKeys,
     store,
     bootstrapApiKey: `bootstrap-${randomBytes(24).toString("hex")}`,
   };
+}
+
+/**
+ * An API key cache of its own, as a separate API process has, looking keys up in `db`. Its
+ * Redis subscriber is closed at teardown.
+ */
+export function apiKeyCacheFor(db: Database): ApiKeyCache {
+  const env = testEnv();
+  const subscriber = env.redisClient.duplicate();
+  cleanups.push(() => subscriber.disconnect());
+  return new ApiKeyCache(db, env.redisClient, subscriber, createLogger("silent"));
 }
 
 export async function tearDownEnvironment(): Promise<void> {
