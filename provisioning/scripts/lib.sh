@@ -10,7 +10,8 @@
 KEEL_STEP="${KEEL_STEP:-step}"
 KEEL_WORK=""
 KEEL_CHANGES=0
-KEEL_APT_UPDATED=0
+# When apt's package lists were last refreshed. It lives in /run, so a reboot forgets it.
+KEEL_APT_STAMP="${KEEL_APT_STAMP:-/run/keel-apt-lists-updated}"
 
 # keel_start STEP WORK: names the step for messages and remembers the payload directory.
 keel_start() {
@@ -156,10 +157,12 @@ apt_get() {
     "$@"
 }
 
+# apt_update_once: refreshes apt's package lists unless a step did in the last ten minutes, so a
+# provisioning run refreshes them once, not once per step that installs something.
 apt_update_once() {
-  ((KEEL_APT_UPDATED == 1)) && return 0
+  [[ -n "$(find "${KEEL_APT_STAMP}" -maxdepth 0 -mmin -10 2>/dev/null)" ]] && return 0
   apt_get update >/dev/null
-  KEEL_APT_UPDATED=1
+  touch "${KEEL_APT_STAMP}"
 }
 
 is_installed() {
