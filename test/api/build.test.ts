@@ -61,6 +61,16 @@ describe("the release build (dist/api)", () => {
     }
   });
 
+  it("when built, then the bundles are ASCII, so V8 keeps their source at one byte a character", () => {
+    for (const bundle of ["server.js", "migrate.js"]) {
+      const text = readFileSync(join(testEnv().distDir, bundle));
+      expect(
+        text.findIndex((byte) => byte > 0x7f),
+        bundle,
+      ).to.equal(-1);
+    }
+  });
+
   it("when the target directory is not an earlier build, then the build refuses to replace it", async () => {
     const precious = join(testEnv().tmp, "precious");
     mkdirSync(precious, { recursive: true });
