@@ -2,15 +2,16 @@
 // NODE_ENV=production, info logging, rate limits on but not hit) against bare Express on the same
 // machine in the same run: targets alternate round by round, and each is reported as the median
 // of its rounds with its ratio to bare Express. Postgres, Redis and the S3 server are throwaway
-// instances, as in the api tier.
+// instances, as in the api tier. It also reports the API process's resident memory, idle and at its peak.
 // Usage: npx tsx bench/api-throughput.ts [--rounds 5] [--seconds 10] [--connections 50]
-//        [--only TEXT] [--profile DIR]
+//        [--only TEXT] [--profile DIR] [--server-memory-mb 2048]
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { apiMemoryMb, apiNodeOptions } from "../provisioning/render/api";
 import { apiEnv, createAccount, createSystem, testApp } from "../test/api/support/app";
 import { track } from "../test/api/support/children";
 import { setUpEnvironment, tearDownEnvironment, testEnv } from "../test/api/support/environment";
@@ -25,25 +26,40 @@ const { values } = parseArgs({
     only: { type: "string", default: "" },
     // Writes a CPU profile of the API (node --cpu-prof) into this directory.
     profile: { type: "string" },
+    // The API gets the node options and memory limit of an instance on a server with this RAM.
+    "server-memory-mb": { type: "string", default: "2048" },
   },
 });
 const ROUNDS = Number(values.rounds);
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
+const SERVER_MEMORY_MB = Number(values["server-memory-mb"]);
 
 interface Target {
   readonly name: string;
   readonly url: string;
   readonly headers?: Record<string, string>;
+  /** The process that serves the target, whose CPU time is counted. */
+  readonly pid: number;
 }
 
 interface Round {
   readonly requestsPerSecond: number;
   readonly p99: number;
   readonly errors: number;
+  /** CPU time the serving process spent per request, in microseconds. */
+  readonly cpuPerRequestUs: number;
+}
+
+/** User and system CPU time a process has used, in microseconds (Linux counts 100 ticks a second). */
+function cpuTimeUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 async function measure(target: Target, seconds: number): Promise<Round> {
+  const cpuBefore = cpuTimeUs(target.pid);
   const result = await autocannon({
     url: target.url,
     headers: target.headers,
@@ -54,6 +70,7 @@ async function measure(target: Target, seconds: number): Promise<Round> {
     requestsPerSecond: result.requests.average,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
+    cpuPerRequestUs: (cpuTimeUs(target.pid) - cpuBefore) / result.requests.total,
   };
 }
 
@@ -63,7 +80,7 @@ const median = (numbers: number[]): number => {
 };
 
 /** Bare Express 5 answering `{"ok":true}`: the baseline, in its own node process. */
-async function startBareExpress(): Promise<{ url: string; stop: () => void }> {
+async function startBareExpress(): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await freePort();
   const script = `const express = require("express");
 const app = express();
@@ -78,7 +95,7 @@ app.listen(${port}, "127.0.0.1");`;
   );
   const url = `http://127.0.0.1:${port}/`;
   await untilAnswers(url);
-  return { url, stop: () => child.kill() };
+  return { url, pid: child.pid ?? 0, stop: () => child.kill() };
 }
 
 /**
@@ -87,6 +104,8 @@ app.listen(${port}, "127.0.0.1");`;
  */
 async function startApi(): Promise<{
   url: (path: string) => string;
+  pid: number;
+  memoryMb: () => { rss: number; peak: number };
   stop: () => Promise<unknown>;
 }> {
   const port = await freePort();
@@ -96,6 +115,7 @@ async function startApi(): Promise<{
     PORT: String(port),
     RATE_LIMIT_PER_MINUTE: "1000000",
     EXPENSIVE_RATE_LIMIT_PER_MINUTE: "1000000",
+    NODE_OPTIONS: apiNodeOptions(SERVER_MEMORY_MB),
   });
   const profiling =
     values.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
@@ -109,7 +129,20 @@ async function startApi(): Promise<{
   const url = (path: string): string => `http://127.0.0.1:${port}${path}`;
   await untilAnswers(url("/health"));
   // SIGINT: node writes the CPU profile on a signal it handles; the API stops on SIGINT too.
-  return { url, stop: () => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT")) };
+  return {
+    url,
+    pid: child.pid ?? 0,
+    memoryMb: () => processMemoryMb(child.pid ?? 0),
+    stop: () => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT")),
+  };
+}
+
+/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
+function processMemoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
+  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
 
 async function untilAnswers(url: string): Promise<void> {
@@ -135,26 +168,31 @@ async function main(): Promise<void> {
       await createSystem(app, account.apiKey, { name: `system ${i}`, purpose: "benchmark" });
     }
     const targets: Target[] = [
-      { name: 'bare Express 5 `GET /` `{"ok":true}`', url: bare.url },
-      { name: "Keel `GET /health`", url: server.url("/health") },
+      { name: 'bare Express 5 `GET /` `{"ok":true}`', url: bare.url, pid: bare.pid },
+      { name: "Keel `GET /health`", url: server.url("/health"), pid: server.pid },
       {
         name: "Keel `GET /v1/systems`, API key (10 systems)",
         url: server.url("/v1/systems"),
         headers: { "x-api-key": account.apiKey },
+        pid: server.pid,
       },
       {
         name: "Keel `GET /v1/systems`, JWT (10 systems)",
         url: server.url("/v1/systems"),
         headers: { authorization: `Bearer ${account.token}` },
+        pid: server.pid,
       },
     ];
     const chosen = targets.filter((target, i) => i === 0 || target.name.includes(values.only));
+    const idle = server.memoryMb();
     for (const target of chosen) await measure(target, Math.min(3, SECONDS)); // warm-up
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of chosen) rounds.get(target.name)?.push(await measure(target, SECONDS));
     }
-    const baseline = median((rounds.get(targets[0]!.name) ?? []).map((r) => r.requestsPerSecond));
+    const baselineRounds = rounds.get(targets[0]!.name) ?? [];
+    const baseline = median(baselineRounds.map((r) => r.requestsPerSecond));
+    const baselineCpu = median(baselineRounds.map((r) => r.cpuPerRequestUs));
     const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
       encoding: "utf8",
     }).trim();
@@ -164,16 +202,24 @@ async function main(): Promise<void> {
     console.log(
       `autocannon: ${CONNECTIONS} connections, ${SECONDS} s, ${ROUNDS} alternating rounds (median), warmed`,
     );
-    console.log("\n| target | req/s | p99 ms | ratio to bare Express | errors |");
-    console.log("|---|---|---|---|---|");
+    console.log(
+      "\n| target | req/s | p99 ms | ratio to bare Express | server CPU µs/request | CPU ratio | errors |",
+    );
+    console.log("|---|---|---|---|---|---|---|");
     for (const target of chosen) {
       const measured = rounds.get(target.name) ?? [];
       const rps = median(measured.map((r) => r.requestsPerSecond));
+      const cpu = median(measured.map((r) => r.cpuPerRequestUs));
       const errors = measured.reduce((sum, r) => sum + r.errors, 0);
       console.log(
-        `| ${target.name} | ${Math.round(rps)} | ${median(measured.map((r) => r.p99))} | ${(rps / baseline).toFixed(2)} | ${errors} |`,
+        `| ${target.name} | ${Math.round(rps)} | ${median(measured.map((r) => r.p99))} | ${(rps / baseline).toFixed(2)} | ${Math.round(cpu)} | ${(baselineCpu / cpu).toFixed(2)} | ${errors} |`,
       );
     }
+    const loaded = server.memoryMb();
+    console.log(
+      `\nAPI memory (${apiNodeOptions(SERVER_MEMORY_MB)}; the unit's MemoryMax on a ${SERVER_MEMORY_MB} MB server: ${apiMemoryMb(SERVER_MEMORY_MB)} MB): ` +
+        `RSS ${idle.rss.toFixed(0)} MB idle after start; peak ${loaded.peak.toFixed(0)} MB under load; ${loaded.rss.toFixed(0)} MB after it`,
+    );
     bare.stop();
     await server.stop();
   } finally {

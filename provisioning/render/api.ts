@@ -60,6 +60,11 @@ export function apiMemoryMb(memoryMb: number): number {
   return Math.min(1024, Math.max(192, Math.round(memoryMb / 8)));
 }
 
+/** The node options of an API instance on a server with `memoryMb` of RAM. */
+export function apiNodeOptions(memoryMb: number): string {
+  return `--max-old-space-size=${Math.floor(apiMemoryMb(memoryMb) * 0.75)}`;
+}
+
 /**
  * Sandbox shared by both units. MemoryDenyWriteExecute stays off: V8's JIT needs writable and
  * executable memory. IPAddressDeny keeps the API away from the cloud's metadata service.
@@ -99,7 +104,7 @@ Type=simple
 WorkingDirectory=${CURRENT_RELEASE}
 ExecStart=/usr/bin/node ${CURRENT_RELEASE}/server.js
 Environment=PORT=${API_PORT_PREFIX}%i
-Environment=NODE_OPTIONS=--max-old-space-size=${Math.floor(memory * 0.75)}
+Environment=NODE_OPTIONS=${apiNodeOptions(memoryMb)}
 Restart=always
 RestartSec=1
 # 78 (EX_CONFIG): the API refused its environment; restarting cannot help.
