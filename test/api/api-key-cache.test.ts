@@ -119,6 +119,19 @@ describe("the API key cache", () => {
       await listWith(app, key.key).expect(403);
     });
 
+    it("when its subscriber is closed on purpose (shutdown), then it stops caching without a warning", async () => {
+      const { app, messages, subscriber } = appWithOwnCache();
+      await waitFor("the subscription", () => messages.includes(SUBSCRIBED));
+      const key = await newKey(app, account);
+      await listWith(app, key.key).expect(200);
+      const ended = new Promise((resolve) => subscriber.once("end", resolve));
+      subscriber.disconnect();
+      await ended;
+      await revokeBehindTheApisBack(key.key);
+      await listWith(app, key.key).expect(403);
+      expect(messages).to.deep.equal([SUBSCRIBED]);
+    });
+
     it("when Redis is away, then nothing is cached, so a revocation in the database counts at once; caching resumes when Redis is back", async () => {
       const { redis } = testEnv();
       const { app, messages, subscriber } = appWithOwnCache();

@@ -46,7 +46,10 @@ export class ApiKeyCache {
     // The main connection logs Redis's outages; this one logs only what they do to the cache.
     subscriber.on("error", () => undefined);
     const stop = (): void => {
-      if (this.subscribed) logger.warn("API key revocations unreachable: not caching keys");
+      // "end": closed for good, as on shutdown; otherwise Redis went away and ioredis reconnects.
+      if (this.subscribed && subscriber.status !== "end") {
+        logger.warn("API key revocations unreachable: not caching keys");
+      }
       this.subscribed = false;
       this.forgets += 1;
       this.entries.clear();
