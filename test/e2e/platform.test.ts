@@ -591,7 +591,10 @@ rm -f "$p"; echo "found=$found"`;
       const traffic = load();
       const run = await runStep(standin, "api", { ...values, release: next }, secrets);
       const result = await traffic.stop();
-      log(`${result.ok} requests during the release, ${result.failed} failed`);
+      log(
+        `${result.ok} requests during the release, ${result.failed} failed; ` +
+          `the api step (an API-only release) took ${run.seconds.toFixed(1)}s`,
+      );
       expectNoFailures(result);
       expect(run.output).to.include(`current release ${next.id} (was ${previous.id})`);
       expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
