@@ -39,6 +39,8 @@ interface Target {
   readonly name: string;
   readonly url: string;
   readonly headers?: Record<string, string>;
+  /** A JSON body, sent with POST. */
+  readonly body?: string;
   /** The process that serves the target, whose CPU time is counted. */
   readonly pid: number;
 }
@@ -63,6 +65,7 @@ async function measure(target: Target, seconds: number): Promise<Round> {
   const result = await autocannon({
     url: target.url,
     headers: target.headers,
+    ...(target.body === undefined ? {} : { method: "POST" as const, body: target.body }),
     connections: CONNECTIONS,
     duration: seconds,
   });
@@ -180,6 +183,19 @@ async function main(): Promise<void> {
         name: "Keel `GET /v1/systems`, JWT (10 systems)",
         url: server.url("/v1/systems"),
         headers: { authorization: `Bearer ${account.token}` },
+        pid: server.pid,
+      },
+      {
+        name: "Keel `POST /v1/events`, 100 events, API key",
+        url: server.url("/v1/events"),
+        headers: { "x-api-key": account.apiKey, "content-type": "application/json" },
+        body: JSON.stringify(
+          Array.from({ length: 100 }, (_, i) => ({
+            type: "benchmark",
+            value: i,
+            attributes: { host: `host-${i % 10}`, attempt: i },
+          })),
+        ),
         pid: server.pid,
       },
     ];
