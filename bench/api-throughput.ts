@@ -1,8 +1,9 @@
 // Requests per second and p99 latency of the built API as production runs it (plain node,
 // NODE_ENV=production, info logging, rate limits on but not hit) against bare Express on the same
 // machine in the same run: targets alternate round by round, and each is reported as the median
-// of its rounds with its ratio to bare Express. Postgres, Redis and the S3 server are throwaway
-// instances, as in the api tier. It also reports the API process's resident memory, idle and at its peak.
+// of its rounds with its ratio to bare Express, beside the CPU time the serving process spent per
+// request (steadier than req/s on a busy machine). It also reports the API's resident memory, idle
+// and at its peak. Postgres, Redis and the S3 server are throwaway instances, as in the api tier.
 // Usage: npx tsx bench/api-throughput.ts [--rounds 5] [--seconds 10] [--connections 50]
 //        [--only TEXT] [--profile DIR] [--server-memory-mb 2048]
 import { execFileSync, spawn } from "node:child_process";
