@@ -64,8 +64,8 @@ export function testApp(
       db: env.db,
       redis: env.redisClient,
       store: env.store,
-      apiKeys: deps.db === undefined ? env.apiKeys : apiKeyCacheFor(deps.db),
       ...deps,
+      apiKeys: deps.apiKeys ?? (deps.db === undefined ? env.apiKeys : apiKeyCacheFor(deps.db)),
     }),
   );
 }

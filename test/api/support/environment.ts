@@ -90,9 +90,7 @@ export async function setUpEnvironment(): Promise<void> {
   await migrateLatest(db, databaseUrl);
   const redisClient = createRedis(redis.url, createLogger("silent"));
   cleanups.push(() => redisClient.disconnect());
-  const subscriber = redisClient.duplicate();
-  cleanups.push(() => subscriber.disconnect());
-  const apiKeys = new ApiKeyCache(db, redisClient, subscriber, createLogger("silent"));
+  const apiKeys = openApiKeyCache(db, redisClient);
   const store = new S3EvidenceStore(
     {
       kind: "s3",
@@ -126,10 +124,13 @@ export async function setUpEnvironment(): Promise<void> {
  * Redis subscriber is closed at teardown.
  */
 export function apiKeyCacheFor(db: Database): ApiKeyCache {
-  const env = testEnv();
-  const subscriber = env.redisClient.duplicate();
+  return openApiKeyCache(db, testEnv().redisClient);
+}
+
+function openApiKeyCache(db: Database, redis: RedisClient): ApiKeyCache {
+  const subscriber = redis.duplicate();
   cleanups.push(() => subscriber.disconnect());
-  return new ApiKeyCache(db, env.redisClient, subscriber, createLogger("silent"));
+  return new ApiKeyCache(db, redis, subscriber, createLogger("silent"));
 }
 
 export async function tearDownEnvironment(): Promise<void> {
