@@ -1,5 +1,7 @@
 // DigitalOcean uptime monitoring of the public API: alerts when /health stops answering from
-// outside, and when the TLS certificate is close to expiry (a failed renewal).
+// outside, when /ready does (the database, Redis or storage is out, which /health does not
+// look at; this alert comes from outside even when the server cannot send mail), and when the
+// TLS certificate is close to expiry (a failed renewal).
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -53,6 +55,28 @@ export class Uptime extends pulumi.ComponentResource {
       parent,
     );
 
-    this.registerOutputs({ target: check.target });
+    const ready = new digitalocean.UptimeCheck(
+      `${name}-ready-check`,
+      {
+        name: `${args.prefix}-ready`,
+        target: `https://${args.apiHost}/ready`,
+        type: "https",
+        regions: ["eu_west", "us_east"],
+      },
+      parent,
+    );
+    new digitalocean.UptimeAlert(
+      `${name}-not-ready`,
+      {
+        name: `${args.prefix}: API not ready (database, Redis or storage)`,
+        checkId: ready.id,
+        type: "down",
+        period: "2m",
+        notifications,
+      },
+      parent,
+    );
+
+    this.registerOutputs({ target: check.target, readyTarget: ready.target });
   }
 }

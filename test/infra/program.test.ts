@@ -89,7 +89,7 @@ describe("the Pulumi program under mocks", () => {
     expect(ssh?.sourceAddresses).not.to.include.members(["0.0.0.0/0", "::/0"]);
   });
 
-  it("when deployed, then the volume, reserved IP and alerts belong to the droplet", () => {
+  it("when deployed, then the volume, reserved IP and alerts belong to the droplet, and uptime checks watch /health and /ready", () => {
     const volume = one(staging, "digitalocean:index/volume:Volume", "keel-server-data");
     expect(volume.inputs).to.include({ name: "keel-staging-data", size: 10, region: "fra1" });
     expect(byType(staging, "digitalocean:index/volumeAttachment:VolumeAttachment")).to.have.length(
@@ -110,7 +110,18 @@ describe("the Pulumi program under mocks", () => {
     }
     const check = one(staging, "digitalocean:index/uptimeCheck:UptimeCheck", "keel-uptime-check");
     expect(check.inputs.target).to.equal("https://api.keel-ci.dev/health");
-    expect(byType(staging, "digitalocean:index/uptimeAlert:UptimeAlert")).to.have.length(2);
+    const ready = one(
+      staging,
+      "digitalocean:index/uptimeCheck:UptimeCheck",
+      "keel-uptime-ready-check",
+    );
+    expect(ready.inputs.target).to.equal("https://api.keel-ci.dev/ready");
+    const uptimeAlerts = byType(staging, "digitalocean:index/uptimeAlert:UptimeAlert");
+    expect(uptimeAlerts.map((a) => a.inputs.type).sort()).to.deep.equal([
+      "down",
+      "down",
+      "ssl_expiry",
+    ]);
   });
 
   it("when deployed, then DNS points the API host at the reserved IP and the droplet's IPv6", () => {
