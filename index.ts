@@ -71,6 +71,12 @@ const dns = new Dns("keel-dns", {
 
 new Uptime("keel-uptime", { prefix, apiHost: config.apiHost, alertEmail: config.alertEmail });
 
+// keel:apiRelease deploys a release kept on the server, with no build and no upload.
+const release =
+  config.apiRelease === ""
+    ? buildRelease(__dirname)
+    : Promise.resolve({ id: config.apiRelease, archive: "" });
+
 new Provisioning(
   "keel-provisioning",
   {
@@ -78,10 +84,11 @@ new Provisioning(
     user: config.sshUser,
     privateKey: config.sshPrivateKey,
     newServer: config.existingHost === undefined,
+    uploadsRelease: config.apiRelease === "",
     sshAllowCidrs: config.sshAllowCidrs,
     serverId: host.id,
     values: pulumi
-      .all([host.dataDevice, storage.bucketName, backupStorage.bucketName, buildRelease(__dirname)])
+      .all([host.dataDevice, storage.bucketName, backupStorage.bucketName, release])
       .apply(([dataDevice, bucket, backupBucket, release]) =>
         serverValues(
           config,

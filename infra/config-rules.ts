@@ -17,6 +17,7 @@ export const CONFIG_KEYS = [
   "sshUser",
   "sshAllowCidrs",
   "allowSshFromAnywhere",
+  "operatorKeys",
   "frontendOrigins",
   "acmeEmail",
   "acmeServer",
@@ -28,6 +29,9 @@ export const CONFIG_KEYS = [
   "retainData",
   "alertEmail",
   "rateLimits",
+  "releaseWatchSeconds",
+  "releaseMaxErrorRate",
+  "apiRelease",
   "backupRetentionFull",
   "backupLockDays",
   "restore",
@@ -142,6 +146,8 @@ export interface Settings {
   readonly sshUser: string;
   readonly sshAllowCidrs: readonly string[];
   readonly allowSshFromAnywhere: boolean;
+  /** Public keys of operators: each may run only the server's keel-ops verbs, nothing else. */
+  readonly operatorKeys: readonly string[];
   readonly frontendOrigins: readonly string[];
   readonly acmeEmail: string;
   readonly acmeServer: string;
@@ -155,6 +161,12 @@ export interface Settings {
   readonly retainData: boolean;
   readonly alertEmail: string;
   readonly rateLimits: RateLimits;
+  readonly releaseWatch: ReleaseWatch;
+  /**
+   * keel:apiRelease: "" to build and deploy the working tree's API, or the id of a release
+   * kept on the server to deploy that one (no build).
+   */
+  readonly apiRelease: string;
   /** Full backups kept, each with its differentials and the WAL to replay from it. */
   readonly backupRetentionFull: number;
   /** Days the backup bucket refuses to delete or overwrite a backup file (0: no lock). */
@@ -359,6 +371,21 @@ class Reader {
     return n;
   }
 
+  /** A share such as 0.1: above 0, at most 1. */
+  fraction(key: string, fallback: number): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null || v === "") return fallback;
+    const n = typeof v === "number" ? v : typeof v === "string" ? Number(v.trim()) : NaN;
+    if (!(n > 0 && n <= 1)) {
+      this.fail(
+        key,
+        `must be a share above 0 and at most 1 (0.1 is 10 %), got ${JSON.stringify(v)}`,
+      );
+      return fallback;
+    }
+    return n;
+  }
+
   boolean(key: string, fallback: boolean): boolean {
     const v = this.raw[key];
     if (v === undefined || v === null || v === "") return fallback;
@@ -459,6 +486,21 @@ function readSshCidrs(r: Reader, allowAnywhere: boolean, real: boolean): string[
 }
 
 /** The browser front ends' origins; none means an API without one, which sends no CORS headers. */
+function readOperatorKeys(r: Reader): string[] {
+  const keys: string[] = [];
+  for (const entry of r.list("operatorKeys", false)) {
+    if (SSH_PUBLIC_KEY.test(entry)) {
+      keys.push(entry);
+    } else {
+      r.fail(
+        "operatorKeys",
+        `contains "${entry.slice(0, 40)}", which is not one OpenSSH public key line such as the contents of ~/.ssh/keel_operator.pub`,
+      );
+    }
+  }
+  return keys;
+}
+
 function readOrigins(r: Reader): string[] {
   const origins: string[] = [];
   for (const entry of r.list("frontendOrigins", false)) {
@@ -755,6 +797,7 @@ export function checkSettings(
     sshUser,
     sshAllowCidrs,
     allowSshFromAnywhere,
+    operatorKeys: readOperatorKeys(r),
     frontendOrigins,
     acmeEmail,
     acmeServer: readAcmeServer(r),
@@ -766,6 +809,8 @@ export function checkSettings(
     retainData,
     alertEmail,
     rateLimits: readRateLimits(r),
+    releaseWatch: readReleaseWatch(r),
+    apiRelease: readApiRelease(r),
     backupRetentionFull: backup.retentionFull,
     backupLockDays: backup.lockDays,
     restore: readRestore(r),
@@ -789,6 +834,35 @@ function readRestore(r: Reader): string {
     return "";
   }
   return `${new Date(Math.floor(when / 1000) * 1000).toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * After a new API release is on every instance, Keel watches it through nginx for `seconds`
+ * (0: not at all) and puts the previous release back when more than `maxErrorRate` of the
+ * requests the API answered got a 5xx.
+ */
+export interface ReleaseWatch {
+  readonly seconds: number;
+  readonly maxErrorRate: number;
+}
+
+function readReleaseWatch(r: Reader): ReleaseWatch {
+  return {
+    seconds: r.integer("releaseWatchSeconds", 60, 0, 900),
+    maxErrorRate: r.fraction("releaseMaxErrorRate", 0.1),
+  };
+}
+
+function readApiRelease(r: Reader): string {
+  const id = r.string("apiRelease", "");
+  if (id !== "" && !/^[0-9a-f]{16}$/.test(id)) {
+    r.fail(
+      "apiRelease",
+      `must be the id of a release kept on the server (16 hex digits, as \`npm run ops -- releases\` lists them), got "${id}"`,
+    );
+    return "";
+  }
+  return id;
 }
 
 /** Retention and lock: a lock longer than the retention would stop pgBackRest expiring. */

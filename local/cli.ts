@@ -19,6 +19,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { buildRelease } from "../provisioning/release";
+import { LOCAL_TARGET_FILE, type LocalOperatorTarget } from "../tools/ops/local-target";
 import { keelConfig, readStackFile } from "../tools/stack-file";
 import {
   applyChanges,
@@ -60,6 +61,9 @@ const paths = {
   adminKey: join(STATE_DIR, "admin-api-key"),
   ca: join(STATE_DIR, "ca.pem"),
   log: join(STATE_DIR, "harness.log"),
+  operatorKey: join(STATE_DIR, "operator-key"),
+  operatorTarget: join(STATE_DIR, LOCAL_TARGET_FILE),
+  knownHosts: join(STATE_DIR, "known_hosts"),
 };
 
 function say(line = ""): void {
@@ -115,6 +119,37 @@ function localConfig(stackFile: string): Record<string, unknown> {
   return config;
 }
 
+/** The local operator key (made once), added to the stack's own operator keys. */
+function withOperatorKey(config: Record<string, unknown>): Record<string, unknown> {
+  if (!existsSync(paths.operatorKey)) {
+    const made = spawnSync(
+      "ssh-keygen",
+      ["-q", "-t", "ed25519", "-N", "", "-C", "keel-local-operator", "-f", paths.operatorKey],
+      { stdio: "inherit" },
+    );
+    if (made.status !== 0) throw new Error("ssh-keygen could not make the local operator key");
+  }
+  giveToInvokingUser(paths.operatorKey);
+  const key = readFileSync(`${paths.operatorKey}.pub`, "utf8").trim();
+  const given: unknown = config.operatorKeys ?? [];
+  // Anything but a list is left for the config validation to name.
+  return Array.isArray(given)
+    ? { ...config, operatorKeys: [...(given as unknown[]), key] }
+    : config;
+}
+
+/** What `npm run ops -- --local` needs to reach the local platform as an operator. */
+function writeOperatorTarget(ready: ReadyEvent): void {
+  writeFileSync(paths.knownHosts, readFileSync(ready.ssh.knownHostsPath), { mode: 0o644 });
+  const target: LocalOperatorTarget = {
+    host: ready.ssh.host,
+    port: ready.ssh.port,
+    identity: paths.operatorKey,
+    knownHosts: paths.knownHosts,
+  };
+  writeFileSync(paths.operatorTarget, `${JSON.stringify(target)}\n`, { mode: 0o644 });
+}
+
 function stopped(state: LocalState | undefined): boolean {
   return state === undefined || !standinRunning(state.ready);
 }
@@ -156,7 +191,7 @@ async function up(stackFile: string): Promise<void> {
 
   say("building the API release");
   const release = await buildRelease(ROOT);
-  const values = standinValues(standin, release, config);
+  const values = standinValues(standin, release, withOperatorKey(config));
   const runs = await applyChanges(
     standin,
     values,
@@ -172,6 +207,7 @@ async function up(stackFile: string): Promise<void> {
   writePrivate(paths.adminKey, `${secrets.adminApiKey}\n`);
   giveToInvokingUser(paths.adminKey);
   writeFileSync(paths.ca, await standin.acmeRootPem(), { mode: 0o644 });
+  writeOperatorTarget(current.ready);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   const how = { cold: "a cold boot, the root filesystem built", warm: "a warm boot" };
   say();
@@ -196,6 +232,7 @@ function printAccess(ready: ReadyEvent): void {
   say(
     `  verify     npm run verify -- --url ${url} --http-url http://${ready.domain}:${http} --ca ${paths.ca} --resolve ${ready.domain}:127.0.0.1 --api-key-file ${paths.adminKey}`,
   );
+  say(`  operate    npm run ops -- --local status`);
   say(`  stop       sudo npm run local -- down`);
 }
 
@@ -208,7 +245,16 @@ async function down(): Promise<void> {
   } else {
     say("the local platform is not running");
   }
-  for (const path of [paths.state, paths.secrets, paths.adminKey, paths.ca]) {
+  for (const path of [
+    paths.state,
+    paths.secrets,
+    paths.adminKey,
+    paths.ca,
+    paths.operatorKey,
+    `${paths.operatorKey}.pub`,
+    paths.operatorTarget,
+    paths.knownHosts,
+  ]) {
     rmSync(path, { force: true });
   }
 }

@@ -21,6 +21,8 @@ export interface ProvisioningArgs {
   readonly newServer: boolean;
   /** keel:sshAllowCidrs, named when SSH cannot be reached. */
   readonly sshAllowCidrs: readonly string[];
+  /** False when keel:apiRelease names a release the server keeps: nothing to upload. */
+  readonly uploadsRelease: boolean;
   /**
    * Identity of the machine (droplet id, or the existing host's address). Part of every
    * step's trigger, so a replaced droplet is provisioned from the start.
@@ -81,7 +83,7 @@ export class Provisioning extends pulumi.ComponentResource {
       const plan = pulumi.all([values, stepSecrets]).apply(([v, s]) => buildStep(step.name, v, s));
       const dependsOn: pulumi.Resource[] = [previous];
 
-      if (step.name === "api") {
+      if (step.name === "api" && args.uploadsRelease) {
         dependsOn.push(
           new remote.CopyToRemote(
             `${name}-api-release`,

@@ -27,10 +27,12 @@ export function serverValues(
     acmeServer: settings.acmeServer,
     sshUser: settings.sshUser,
     sshAllowCidrs: settings.sshAllowCidrs,
+    operatorKeys: settings.operatorKeys,
     frontendOrigins: settings.frontendOrigins,
     apiInstances: settings.apiInstances,
     memoryMb: settings.memoryMb,
     rateLimits: settings.rateLimits,
+    releaseWatch: settings.releaseWatch,
     dataDevice: cloud.dataDevice,
     storage: cloud.storage,
     backup: {

@@ -66,6 +66,13 @@ import {
   scramVerifier,
 } from "./render/postgres";
 import { renderRedisAcl, renderRedisConf } from "./render/redis";
+import {
+  OPERATOR_KEYS_FILE,
+  OPS_SETTINGS_FILE,
+  OPS_TOOL,
+  renderOperatorKeys,
+  renderOpsSettings,
+} from "./render/operator";
 import { renderSshdConfig } from "./render/sshd";
 import {
   DEBSUMS_UNIT,
@@ -144,12 +151,15 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "base",
     description:
-      "updates, accounts, sshd, firewall, fail2ban, journald, host hardening, data volume, swap",
+      "updates, accounts, sshd, the operators' keel-ops, firewall, fail2ban, journald, host hardening, data volume, swap",
     secrets: [],
     timeoutMinutes: 30,
     args: (v) => ["--data-device", v.dataDevice, "--swap-mb", String(swapSizeMb(v.memoryMb))],
     files: (v) => [
       file("/etc/ssh/sshd_config.d/00-keel.conf", renderSshdConfig(v.sshUser)),
+      file(OPERATOR_KEYS_FILE, renderOperatorKeys(v.operatorKeys)),
+      file(OPS_TOOL, readServerTool("keel-ops")),
+      file(OPS_SETTINGS_FILE, renderOpsSettings(v.apiHost)),
       file("/etc/nftables.conf", renderNftables(v.sshAllowCidrs)),
       file("/etc/fail2ban/jail.d/keel.local", renderFail2banJail(v.sshAllowCidrs)),
       file(
@@ -262,7 +272,8 @@ export const STEPS: readonly StepDefinition[] = [
   },
   {
     name: "api",
-    description: "the API release, its migrations, and a rolling restart gated on /ready",
+    description:
+      "the API release, its migrations, a rolling restart gated on /ready, and a watch window that rolls back",
     secrets: [
       "postgresPassword",
       "redisPassword",
@@ -271,7 +282,8 @@ export const STEPS: readonly StepDefinition[] = [
       "s3AccessKeyId",
       "s3SecretAccessKey",
     ],
-    timeoutMinutes: 20,
+    // The rolling restart, and a watch window of up to 15 minutes.
+    timeoutMinutes: 35,
     args: (v) => [
       "--release",
       v.release.id,
@@ -283,6 +295,10 @@ export const STEPS: readonly StepDefinition[] = [
       JWT_KEYS_FILE,
       "--token-seconds",
       String(ACCESS_TOKEN_SECONDS),
+      "--watch-seconds",
+      String(v.releaseWatch.seconds),
+      "--max-error-rate",
+      String(v.releaseWatch.maxErrorRate),
     ],
     files: (v, s) => [
       file(API_ENV_FILE, renderApiEnv(v, s), true),
@@ -407,7 +423,7 @@ export function buildStep(
     trigger,
     secrets: definition.secrets,
     files,
-    ...(name === "api"
+    ...(name === "api" && values.release.archive !== ""
       ? { upload: { localPath: values.release.archive, remotePath: uploadPath(values.release.id) } }
       : {}),
   };

@@ -1,6 +1,6 @@
 // The plain values provisioning is built from. Both drivers produce them: the Pulumi component
 // by resolving stack outputs, the end-to-end runner and `npm run render` directly.
-import type { RateLimits } from "../infra/config-rules";
+import type { RateLimits, ReleaseWatch } from "../infra/config-rules";
 import type { BackupValues } from "./render/backup";
 
 export interface StorageValues {
@@ -13,7 +13,10 @@ export interface StorageValues {
 export interface ReleaseValues {
   /** Content hash of the API release archive; names /srv/keel/releases/<id>. */
   readonly id: string;
-  /** Local path of the release archive (a .tar.gz of dist/api). */
+  /**
+   * Local path of the release archive (a .tar.gz of dist/api); "" for a release already kept on
+   * the server (keel:apiRelease), which nothing uploads.
+   */
   readonly archive: string;
 }
 
@@ -26,11 +29,15 @@ export interface ServerValues {
   /** The SSH user provisioning runs as; root logs in by key only, any other user uses sudo. */
   readonly sshUser: string;
   readonly sshAllowCidrs: readonly string[];
+  /** Operators' public keys; each logs in as keel-ops and runs only keel-ops' fixed verbs. */
+  readonly operatorKeys: readonly string[];
   readonly frontendOrigins: readonly string[];
   readonly apiInstances: number;
   /** Memory of the server; Postgres, Redis, swap and the API's limits are sized from it. */
   readonly memoryMb: number;
   readonly rateLimits: RateLimits;
+  /** How long a new API release is watched through nginx, and the error rate that rolls it back. */
+  readonly releaseWatch: ReleaseWatch;
   /** Block device of the data volume, or "" to keep the data directory on the root disk. */
   readonly dataDevice: string;
   readonly storage: StorageValues;

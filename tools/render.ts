@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../infra/config-rules";
 import { buildStep, readScript, STEPS } from "../provisioning/steps";
 import { plannedCloud, serverValues } from "../provisioning/server-values";
-import type { SecretValues } from "../provisioning/values";
+import type { ReleaseValues, SecretValues } from "../provisioning/values";
 import { checkStackFile, readStackFile } from "./stack-file";
 
 /** What `npm run render` shows where a secret would be. */
@@ -30,6 +30,11 @@ const PLACEHOLDER_RELEASE = {
   archive: "dist/api-0000000000000000.tar.gz",
 };
 
+/** The release `pulumi up` will deploy: a kept one (keel:apiRelease), or the build's. */
+function plannedRelease(apiRelease: string): ReleaseValues {
+  return apiRelease === "" ? PLACEHOLDER_RELEASE : { id: apiRelease, archive: "" };
+}
+
 /**
  * Renders a stack's files under outDir; returns the paths written, relative to outDir. Refuses
  * what `npm run check` refuses, except missing secrets and provider tokens, which it does not
@@ -39,7 +44,11 @@ export function renderStack(stack: string, stackFile: string, outDir: string): s
   const { settings, problems } = checkStackFile(readStackFile(stackFile, stack));
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const values = serverValues(settings, plannedCloud(stack, settings), PLACEHOLDER_RELEASE);
+  const values = serverValues(
+    settings,
+    plannedCloud(stack, settings),
+    plannedRelease(settings.apiRelease),
+  );
   const written: string[] = [];
   const write = (path: string, content: string): void => {
     const target = join(outDir, path);

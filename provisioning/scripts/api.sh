@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Step "api": unpacks the API release, installs its environment and units, runs the release's
 # migrations once, then restarts the instances one at a time, each gated on its /ready. When
-# an instance of a new release never becomes ready, the previous release is restored.
+# an instance of a new release never becomes ready, the previous release is restored. A new
+# release is then watched through nginx for a while; when too many of its answers are 5xx, the
+# previous release is restored the same way and the step fails with the numbers.
 # Rotated secrets are revoked here, once every instance runs on the new ones: the Postgres
 # login roles of earlier passwords are dropped, and an earlier JWT key is retired in the key
 # ring (it verifies tokens for one more token lifetime, then the API refuses it).
 # Usage: api.sh WORK --release ID --archive PATH --instances N --jwt-keys PATH --token-seconds N
+#   --watch-seconds N --max-error-rate SHARE
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -19,17 +22,30 @@ readonly PORT_PREFIX=300
 readonly MAX_INSTANCES=8
 readonly KEEP_RELEASES=5
 readonly READY_TIMEOUT=60
+# The watch window reads the requests nginx passed to the API from its access log (JSON lines);
+# with fewer than WATCH_MIN_REQUESTS it cannot judge, and the release stays.
+readonly ACCESS_LOG=/var/log/nginx/access.log
+readonly WATCH_MIN_REQUESTS=20
 # Exists from an environment or unit change until every instance was restarted on it, so a
 # run that failed half-way still restarts them all the next time.
 readonly RESTART_PENDING=/etc/keel/api.restart-pending
 readonly LOGIN_ROLE_PATTERN='^keel_[0-9a-f]{12}$'
 readonly RING_HEADER="# Managed by Keel: keys that verify access tokens, 'RETIRED_AT SECRET' (- while in use)."
 
+kept_releases() {
+  local dir ids=()
+  for dir in "${RELEASES}"/*/; do
+    if [[ -f "${dir}server.js" ]]; then ids+=("$(basename "${dir}")"); fi
+  done
+  printf '%s' "${ids[*]:-none}"
+}
+
 # unpack_release ID ARCHIVE: the archive's SHA-256 starts with ID; a release is unpacked once.
 unpack_release() {
   local id="$1" archive="$2"
   [[ -f "${RELEASES}/${id}/server.js" ]] && return 0
-  [[ -f "${archive}" ]] || die "release ${id}: ${archive} is missing (the api-release upload copies it)"
+  [[ -f "${archive}" ]] ||
+    die "release ${id} is not kept on this server (it keeps $(kept_releases)) and no archive was uploaded to ${archive}: keel:apiRelease must name a kept release"
   local digest staging
   digest="$(sha256sum "${archive}" | cut -d' ' -f1)"
   [[ "${digest}" == "${id}"* ]] || die "release ${id}: ${archive} is corrupt (SHA-256 ${digest})"
@@ -40,6 +56,8 @@ unpack_release() {
     die "release ${id}: the archive holds no server.js and migrate.js"
   fi
   chmod -R u=rwX,go=rX "${staging}"
+  # When the release arrived (its files carry the build's fixed time): keel-ops reports it.
+  touch "${staging}/.unpacked"
   rm -rf "${RELEASES:?}/${id}"
   mv "${staging}" "${RELEASES}/${id}"
   rm -f "${archive}"
@@ -163,22 +181,68 @@ current_release() {
   fi
 }
 
+# restore_previous PREVIOUS COUNT: puts PREVIOUS back on instances 1 to COUNT, one at a time.
+restore_previous() {
+  local previous="$1" count="$2" i
+  switch_current "${previous}"
+  for ((i = 1; i <= count; i++)); do
+    restart_instance "${i}" || info "keel-api@${i} is not ready on ${previous} either"
+  done
+}
+
 # roll_back FAILED_INSTANCE RELEASE PREVIOUS: puts PREVIOUS back on every restarted instance.
 roll_back() {
-  local failed="$1" id="$2" previous="$3" i
+  local failed="$1" id="$2" previous="$3"
   journalctl -u "keel-api@${failed}.service" -n 30 --no-pager >&2 || true
   if [[ -z "${previous}" || "${previous}" == "${id}" ]]; then
     die "keel-api@${failed} did not become ready (its log is above)"
   fi
-  switch_current "${previous}"
-  for ((i = 1; i <= failed; i++)); do
-    restart_instance "${i}" || info "keel-api@${i} is not ready on ${previous} either"
-  done
+  restore_previous "${previous}" "${failed}"
   die "release ${id} never became ready on keel-api@${failed}; rolled back to ${previous}"
 }
 
+access_log_size() {
+  stat -c %s "${ACCESS_LOG}" 2>/dev/null || printf '0\n'
+}
+
+# window_counts START: "TOTAL ERRORS P99_MS" of the requests nginx passed to the API since byte
+# START of its access log (all of it when it was rotated meanwhile).
+window_counts() {
+  local start="$1"
+  if (($(access_log_size) < start)); then start=0; fi
+  tail -c "+$((start + 1))" "${ACCESS_LOG}" 2>/dev/null | jq -R -s -r '
+    [split("\n")[] | fromjson? | select(.upstream != "")] as $proxied |
+    ($proxied | map(.duration) | sort) as $durations |
+    "\($proxied | length) \($proxied | map(select(.status >= 500)) | length) \(
+      if ($durations | length) == 0 then 0
+      else $durations[(($durations | length) * 0.99 | ceil) - 1] * 1000 | round end)"'
+}
+
+# watch_release ID PREVIOUS INSTANCES SECONDS MAX_RATE: the new release ID serves for SECONDS;
+# when more than MAX_RATE of the requests nginx passed to the API got a 5xx, PREVIOUS goes back
+# on every instance and the step fails with the numbers.
+watch_release() {
+  local id="$1" previous="$2" instances="$3" seconds="$4" max_rate="$5"
+  local start total errors p99 rate
+  start="$(access_log_size)"
+  info "watching release ${id} through nginx for ${seconds} s"
+  sleep "${seconds}"
+  read -r total errors p99 < <(window_counts "${start}")
+  if ((total < WATCH_MIN_REQUESTS)); then
+    info "watch: ${total} request(s) in ${seconds} s, too few to judge (${WATCH_MIN_REQUESTS} needed); release ${id} stays"
+    return 0
+  fi
+  rate="$(awk -v e="${errors}" -v t="${total}" 'BEGIN { printf "%.3f", e / t }')"
+  if awk -v r="${rate}" -v m="${max_rate}" 'BEGIN { exit !(r > m) }'; then
+    restore_previous "${previous}" "${instances}"
+    die "release ${id} answered ${errors} of ${total} requests with a 5xx (error rate ${rate}, above keel:releaseMaxErrorRate ${max_rate}; p99 ${p99} ms) in its ${seconds} s watch; rolled back to ${previous}"
+  fi
+  info "watch: ${total} requests in ${seconds} s, ${errors} with a 5xx (error rate ${rate}), p99 ${p99} ms; release ${id} stays"
+}
+
+# roll_out ID INSTANCES WATCH_SECONDS MAX_RATE
 roll_out() {
-  local id="$1" instances="$2"
+  local id="$1" instances="$2" watch_seconds="$3" max_rate="$4"
   local previous i
   previous="$(current_release)"
   if [[ "${previous}" != "${id}" ]]; then
@@ -194,6 +258,9 @@ roll_out() {
     fi
   done
   rm -f "${RESTART_PENDING}"
+  if [[ -n "${previous}" && "${previous}" != "${id}" ]] && ((watch_seconds > 0)); then
+    watch_release "${id}" "${previous}" "${instances}" "${watch_seconds}" "${max_rate}"
+  fi
 }
 
 psql_admin() {
@@ -247,7 +314,7 @@ prune_releases() {
 main() {
   keel_start api "$1"
   shift
-  local id="" archive="" instances="" ring="" lifetime=""
+  local id="" archive="" instances="" ring="" lifetime="" watch_seconds="" max_rate=""
   while (($# > 0)); do
     case "$1" in
       --release) id="$2" ;;
@@ -255,19 +322,22 @@ main() {
       --instances) instances="$2" ;;
       --jwt-keys) ring="$2" ;;
       --token-seconds) lifetime="$2" ;;
+      --watch-seconds) watch_seconds="$2" ;;
+      --max-error-rate) max_rate="$2" ;;
       *) die "unknown argument $1" ;;
     esac
     shift 2
   done
   [[ "${id}" =~ ^[0-9a-f]{16,64}$ && -n "${archive}" && "${instances}" =~ ^[1-8]$ &&
-    "${ring}" == /* && "${lifetime}" =~ ^[0-9]+$ ]] ||
-    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8 --jwt-keys PATH --token-seconds N"
+    "${ring}" == /* && "${lifetime}" =~ ^[0-9]+$ && "${watch_seconds}" =~ ^[0-9]+$ &&
+    "${max_rate}" =~ ^[01](\.[0-9]+)?$ ]] ||
+    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8 --jwt-keys PATH --token-seconds N --watch-seconds N --max-error-rate SHARE"
 
-  ensure_packages nodejs curl
+  ensure_packages nodejs curl jq
   unpack_release "${id}" "${archive}"
   install_runtime "${ring}" "${lifetime}"
   migrate_release "${id}"
-  roll_out "${id}" "${instances}"
+  roll_out "${id}" "${instances}" "${watch_seconds}" "${max_rate}"
   stop_extra_instances "${instances}"
   retire_login_roles "$(input login-role)"
   update_jwt_ring "${ring}" "${lifetime}" retire

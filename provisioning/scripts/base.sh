@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Step "base": security updates, the keel group and user, SSH hardening, the host firewall,
-# fail2ban, journald limits, host hardening, the data volume, swap and kernel settings.
+# Step "base": security updates, the keel group and user, the operators' account and its
+# keel-ops program, SSH hardening, the host firewall, fail2ban, journald limits, host hardening,
+# the data volume, swap and kernel settings.
 # Usage: base.sh WORK --data-device DEVICE|"" --swap-mb N
 set -Eeuo pipefail
 
@@ -29,6 +30,21 @@ ensure_accounts() {
       --shell /usr/sbin/nologin --comment "Keel API" keel-api
     note_change "user keel-api"
   fi
+}
+
+# Operators (keel:operatorKeys) log in as keel-ops, which sshd lets run keel-ops and nothing
+# else. The account reads the journal and /var/log (groups systemd-journal and adm), no secret.
+configure_operators() {
+  ensure_packages jq curl openssl
+  if ! getent passwd keel-ops >/dev/null; then
+    useradd --system --user-group --no-create-home --home-dir /var/lib/keel-ops \
+      --shell /bin/sh --groups adm,systemd-journal --comment "Keel operators" keel-ops
+    note_change "user keel-ops"
+  fi
+  ensure_dir /var/lib/keel-ops 0750 root keel-ops
+  install_rendered /usr/local/sbin/keel-ops 0755 root root
+  install_rendered /etc/default/keel-ops 0644 root root
+  install_rendered /etc/ssh/keel-operator-keys 0644 root root
 }
 
 configure_sshd() {
@@ -217,6 +233,7 @@ main() {
   upgrade_packages
   ensure_packages nftables fail2ban python3-systemd unattended-upgrades
   ensure_accounts
+  configure_operators
   configure_sshd
   configure_firewall
   configure_fail2ban

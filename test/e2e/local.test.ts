@@ -96,6 +96,13 @@ describe("npm run local", function () {
     expect(asked.stdout.trim()).to.equal(key);
   });
 
+  it("when the printed ops line is run, then the local operator key reaches keel-ops and all is well", async () => {
+    const ops = await run(printed(first.stdout, "operate"), env);
+    expect(ops.stdout.trim().split("\n").at(-1), ops.stdout).to.equal("all well");
+    expect(ops.status).to.equal(0);
+    expect(statSync(join(stateDir, "operator-key")).mode & 0o777).to.equal(0o600);
+  });
+
   it("when run again with nothing changed, then no step runs", async () => {
     const again = await run(`npm run --silent local -- up --stack-file ${stackFile}`, env);
     expect(again.status).to.equal(0);
@@ -124,6 +131,7 @@ describe("npm run local", function () {
     // Gone, or a zombie whose parent (a session's reaper) has not collected it yet.
     expect(processState(state.ready.harnessPid), "the harness").to.be.oneOf(["gone", "Z"]);
     expect(() => statSync(state.ready.runDir)).to.throw();
+    expect(() => statSync(join(stateDir, "operator-key"))).to.throw();
     const status = await run("npm run --silent local -- status", env);
     expect(status.status).to.equal(1);
     expect(status.stdout).to.include("not running");

@@ -26,7 +26,8 @@ import {
   standinValues,
   type StepRun,
 } from "../../local/provision";
-import { neverReadyRelease, nextRelease } from "./releases";
+import { failingThirdRelease, neverReadyRelease, nextRelease } from "./releases";
+import { describeOperatorAccess, OperatorKey } from "./operator";
 import {
   AUDITOR_PACKAGES,
   inGuest,
@@ -61,10 +62,14 @@ const SERVICES = [
   "keel-api@2.service",
 ];
 
+const WATCH_SECONDS = 15;
+
 // Generous edge limits so the load generator measures availability, not nginx's limiter; the
 // sign-in zone keeps its default so the verification suite can exceed it, and the API's
 // expensive limit is low so exceeding it takes a dozen requests.
 const STACK = {
+  // Long enough for the load generator to send a few thousand requests through a new release.
+  releaseWatchSeconds: WATCH_SECONDS,
   rateLimits: {
     edgeApiPerSecond: 2000,
     edgeApiBurst: 2000,
@@ -90,12 +95,15 @@ describe("Keel on a Debian 13 stand-in", function () {
 
   let standin: Standin;
   let values: ServerValues;
+  /** The release of the first provisioning: still kept when a later test pins it. */
+  let firstRelease: string;
   let secrets: SecretValues;
   let firstRuns: StepRun[];
   let baseUrl: string;
   let ca: string;
   /** The verification suite's context: it keeps the user it registers. */
   let outside: VerifyContext;
+  const operator = new OperatorKey();
 
   const load = () =>
     startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: secrets.adminApiKey });
@@ -103,7 +111,9 @@ describe("Keel on a Debian 13 stand-in", function () {
   before(async () => {
     const release = await buildRelease(ROOT);
     standin = await bootStandin({ forwardPorts: [PROBE_PORT] });
-    values = standinValues(standin, release, STACK);
+    values = standinValues(standin, release, { ...STACK, operatorKeys: [operator.publicKey] });
+    operator.target(standin);
+    firstRelease = release.id;
     secrets = standinSecrets(standin.s3, standin.backupS3);
     baseUrl = `https://${standin.domain}:${standin.hostPort(443)}`;
     ca = await standin.acmeRootPem();
@@ -121,6 +131,7 @@ describe("Keel on a Debian 13 stand-in", function () {
 
   after(async () => {
     await standin?.stop();
+    operator.remove();
   });
 
   describe("the first provisioning", () => {
@@ -562,6 +573,8 @@ rm -f "$p"; echo "found=$found"`;
 
     it("when one rate limit changes, then only nginx's trigger changes and re-running it applies the limit", async () => {
       const changed = standinValues(standin, values.release, {
+        ...STACK,
+        operatorKeys: [operator.publicKey],
         rateLimits: { ...STACK.rateLimits, edgeAuthPerMinute: 12 },
       });
       const triggers = (v: ServerValues) =>
@@ -597,6 +610,11 @@ rm -f "$p"; echo "found=$found"`;
       );
       expectNoFailures(result);
       expect(run.output).to.include(`current release ${next.id} (was ${previous.id})`);
+      expect(run.output).to.match(
+        new RegExp(
+          `watch: \\d+ requests in ${WATCH_SECONDS} s, 0 with a 5xx \\(error rate 0\\.000\\), p99 \\d+ ms; release ${next.id} stays`,
+        ),
+      );
       expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
         Array(INSTANCES).fill(`/srv/keel/releases/${next.id}`),
       );
@@ -626,22 +644,91 @@ rm -f "$p"; echo "found=$found"`;
     });
   });
 
+  describe("watching a new release", () => {
+    it("when a ready release answers 500 to a third of API requests, then the watch window puts the previous one back under load and the step fails with the error rate", async () => {
+      const good = values.release;
+      const failing = await failingThirdRelease(join(ROOT, "dist", "api"));
+      const traffic = load();
+      const failure = await runStep(standin, "api", { ...values, release: failing }, secrets).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      const during = await traffic.stop();
+      const judged = new RegExp(
+        `release ${failing.id} answered (\\d+) of (\\d+) requests with a 5xx \\(error rate (0\\.\\d+), above keel:releaseMaxErrorRate 0.1; p99 \\d+ ms\\) in its ${WATCH_SECONDS} s watch; rolled back to ${good.id}`,
+      ).exec(failure?.message ?? "");
+      expect(judged, failure?.message).to.not.equal(null);
+      log(`${judged?.[0]}; the load saw ${during.failed} of ${during.ok + during.failed} fail`);
+      expect(Number(judged?.[3])).to.be.greaterThan(0.1);
+      expect(during.failed).to.be.greaterThan(0);
+      expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
+        Array(INSTANCES).fill(`/srv/keel/releases/${good.id}`),
+      );
+      const after = load();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expectNoFailures(await after.stop());
+    });
+  });
+
+  describe("pinning a kept release (keel:apiRelease)", () => {
+    it("when keel:apiRelease names a kept release, then the api step puts it back on every instance under load, uploading nothing", async () => {
+      const current = values.release;
+      const pinned = { id: firstRelease, archive: "" };
+      await sh(standin, "rm -f /var/lib/keel/uploads/*");
+      const traffic = load();
+      const run = await runStep(standin, "api", { ...values, release: pinned }, secrets);
+      expectNoFailures(await traffic.stop());
+      expect(run.output).to.include(`current release ${firstRelease} (was ${current.id})`);
+      expect(run.output).to.match(/watch: \d+ requests in \d+ s, 0 with a 5xx/);
+      expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
+        Array(INSTANCES).fill(`/srv/keel/releases/${firstRelease}`),
+      );
+      values = { ...values, release: pinned };
+    });
+
+    it("when keel:apiRelease names a release the server does not keep, then the api step fails before it changes anything", async () => {
+      const apis = ["keel-api@1.service", "keel-api@2.service"];
+      const before = await unitStates(standin, apis);
+      const unknown = { id: "deadbeefdeadbeef", archive: "" };
+      const failure = await runStep(standin, "api", { ...values, release: unknown }, secrets).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(failure?.message).to.match(
+        new RegExp(
+          `release deadbeefdeadbeef is not kept on this server \\(it keeps [0-9a-f ]*${firstRelease}`,
+        ),
+      );
+      expect((await sh(standin, "readlink -f /srv/keel/current")).trim()).to.equal(
+        `/srv/keel/releases/${firstRelease}`,
+      );
+      expect(await unitStates(standin, apis)).to.deep.equal(before);
+    });
+  });
+
   describe("old releases", () => {
     it("when more than five releases are on the server, then the api step keeps the five newest and the current one", async () => {
-      // Six stale releases, older than the real ones.
+      // Six stale releases, older than the four real ones (first, second, never ready, failing).
       await sh(
         standin,
         "for i in 1 2 3 4 5 6; do d=/srv/keel/releases/00000000stale00$i; mkdir -p $d; touch -d 2020-01-0$i $d; done",
       );
       const run = await runStep(standin, "api", values, secrets);
-      expect(run.output.match(/removed old release/g)).to.have.length(4);
+      expect(run.output.match(/removed old release/g)).to.have.length(5);
       const left = (await sh(standin, "ls /srv/keel/releases")).trim().split("\n");
       expect(left).to.have.length(5);
       expect(left).to.include(values.release.id);
-      expect(left).to.include.members(["00000000stale005", "00000000stale006"]);
+      expect(left).to.include("00000000stale006");
       expect((await runStep(standin, "api", values, secrets)).changes).to.equal(0);
     });
   });
+
+  describeOperatorAccess(() => ({
+    standin,
+    operator,
+    outside,
+    activeRelease: () => values.release.id,
+  }));
 
   describe("faults", () => {
     it("when one instance is killed with SIGKILL, then systemd restarts it and clients see no error", async () => {

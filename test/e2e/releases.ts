@@ -1,6 +1,7 @@
 // API releases for the end-to-end tier: the real build, a second release of the same code (a
-// different archive, so a new release id), and a release whose instances never become ready.
-import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+// different archive, so a new release id), a release whose instances never become ready, and
+// one that becomes ready but fails a third of the API's requests.
+import { cpSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packRelease } from "../../provisioning/release";
@@ -34,5 +35,31 @@ process.on("SIGTERM", () => server.close(() => process.exit(0)));
 export async function neverReadyRelease(apiDir: string): Promise<ReleaseValues> {
   const dir = copyOf(apiDir, "never-ready");
   writeFileSync(join(dir, "server.js"), NEVER_READY);
+  return packRelease(dir, join(dir, ".."));
+}
+
+/**
+ * The real API, except that every third request under /v1/ is answered 500 before the API sees
+ * it. /health and /ready are untouched, so every instance becomes ready.
+ */
+const FAILS_A_THIRD = `"use strict";
+const http = require("node:http");
+let requests = 0;
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, req, res) {
+  if (event === "request" && req.url.startsWith("/v1/") && ++requests % 3 === 0) {
+    res.writeHead(500, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: { code: "internal", message: "injected", requestId: "-" } }));
+    return true;
+  }
+  return emit.apply(this, arguments);
+};
+require("./api-server.js");
+`;
+
+export async function failingThirdRelease(apiDir: string): Promise<ReleaseValues> {
+  const dir = copyOf(apiDir, "fails-a-third");
+  renameSync(join(dir, "server.js"), join(dir, "api-server.js"));
+  writeFileSync(join(dir, "server.js"), FAILS_A_THIRD);
   return packRelease(dir, join(dir, ".."));
 }

@@ -164,6 +164,55 @@ describe("stack configuration", () => {
     );
   });
 
+  describe("operatorKeys", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey ops@laptop";
+
+    it("when no operator key is set, then there is none and no problem", () => {
+      expect(parseSettings(stagingConfig()).operatorKeys).to.deep.equal([]);
+    });
+
+    it("when public key lines are listed, then they come out trimmed", () => {
+      expect(
+        parseSettings({ ...stagingConfig(), operatorKeys: [` ${key} `] }).operatorKeys,
+      ).to.deep.equal([key]);
+    });
+
+    it("when an entry is not one public key line, then it is refused by name", () => {
+      expect(
+        problemsOf({ operatorKeys: [key, "-----BEGIN OPENSSH PRIVATE KEY-----"] }),
+      ).to.deep.equal([
+        'keel:operatorKeys contains "-----BEGIN OPENSSH PRIVATE KEY-----", which is not one OpenSSH public key line such as the contents of ~/.ssh/keel_operator.pub',
+      ]);
+      expect(problemsOf({ operatorKeys: [`${key}\nssh-ed25519 AAAAother`] })).to.have.length(1);
+    });
+  });
+
+  describe("the release watch", () => {
+    it("when nothing is set, then a new release is watched for 60 s and rolled back above 10 % errors", () => {
+      expect(parseSettings(stagingConfig()).releaseWatch).to.deep.equal({
+        seconds: 60,
+        maxErrorRate: 0.1,
+      });
+      const set = { ...stagingConfig(), releaseWatchSeconds: "0", releaseMaxErrorRate: "0.25" };
+      expect(parseSettings(set).releaseWatch).to.deep.equal({ seconds: 0, maxErrorRate: 0.25 });
+    });
+
+    it("when the window or the rate is out of range, then each is refused by name", () => {
+      expect(problemsOf({ releaseWatchSeconds: 901, releaseMaxErrorRate: 0 })).to.deep.equal([
+        "keel:releaseWatchSeconds must be a whole number from 0 to 900, got 901",
+        "keel:releaseMaxErrorRate must be a share above 0 and at most 1 (0.1 is 10 %), got 0",
+      ]);
+      expect(problemsOf({ releaseMaxErrorRate: "10%" })).to.have.length(1);
+    });
+
+    it("when keel:apiRelease is not a release id, then it is refused; when unset, the build is deployed", () => {
+      expect(parseSettings(stagingConfig()).apiRelease).to.equal("");
+      expect(problemsOf({ apiRelease: "latest" })).to.deep.equal([
+        'keel:apiRelease must be the id of a release kept on the server (16 hex digits, as `npm run ops -- releases` lists them), got "latest"',
+      ]);
+    });
+  });
+
   describe("placeholders", () => {
     for (const value of ["CHANGE_ME", "changeme", "your-zone-id", "<your-cloudflare-zone-id>"]) {
       it(`when a required key still holds "${value}", then it is refused as a placeholder`, () => {
@@ -278,7 +327,7 @@ describe("stack configuration", () => {
     it("when a key is close to no setting, then it is refused with the settings listed", () => {
       const [problem] = problemsOf({ favouriteColour: "blue" });
       expect(problem).to.match(
-        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits, backupRetentionFull, backupLockDays, restore, adoptVolumeId, adoptBuckets, backupPassphrase$/,
+        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits, releaseWatchSeconds, releaseMaxErrorRate, apiRelease, backupRetentionFull, backupLockDays, restore, adoptVolumeId, adoptBuckets, backupPassphrase$/,
       );
       expect(closestKey("favouriteColour")).to.equal(undefined);
     });

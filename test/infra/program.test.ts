@@ -393,6 +393,21 @@ describe("the Pulumi program under mocks", () => {
     });
   });
 
+  describe("when keel:apiRelease names a kept release", () => {
+    it("then nothing is uploaded, only the api step's trigger changes, and it deploys that release", async () => {
+      const pinned = await runProgram({ ...stagingConfig(), apiRelease: "00c0ffee00c0ffee" });
+      expect(byType(pinned, COPY)).to.deep.equal([]);
+      const changed = STEP_NAMES.filter(
+        (step) => triggerOf(staging, step) !== triggerOf(pinned, step),
+      );
+      expect(changed).to.deep.equal(["api"]);
+      expect(command(pinned, "api").dependsOn).to.deep.equal(["keel-provisioning-nginx"]);
+      expect(command(pinned, "api").inputs.create).to.include(
+        "--release 00c0ffee00c0ffee --archive /var/lib/keel/uploads/api-00c0ffee00c0ffee.tar.gz",
+      );
+    });
+  });
+
   describe("with keel:existingHost", () => {
     let existing: ProgramRun;
     before(async () => {

@@ -9,10 +9,12 @@ export function serverValues(overrides: Partial<ServerValues> = {}): ServerValue
     acmeServer: "https://acme-v02.api.letsencrypt.org/directory",
     sshUser: "root",
     sshAllowCidrs: ["198.51.100.7/32", "2001:db8:1::/48"],
+    operatorKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyForTestsOnly ops@laptop"],
     frontendOrigins: ["https://app.example.com", "https://admin.example.com"],
     apiInstances: 2,
     memoryMb: 2048,
     rateLimits: DEFAULT_RATE_LIMITS,
+    releaseWatch: { seconds: 60, maxErrorRate: 0.1 },
     dataDevice: "/dev/disk/by-id/scsi-0DO_Volume_keel-staging-data",
     storage: {
       endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",

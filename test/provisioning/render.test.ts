@@ -111,13 +111,35 @@ describe("rendered files", () => {
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PermitRootLogin prohibit-password",
-      "AllowUsers root",
+      "AllowUsers root keel-ops",
       "MaxAuthTries 3",
       "AllowTcpForwarding no",
       "X11Forwarding no",
     ]) {
       expect(sshd).to.match(new RegExp(`^${line}$`, "m"));
     }
+  });
+
+  it("when operators' keys are rendered, then each runs keel-ops only, and sshd forces the same for the account", () => {
+    expect(read("etc/ssh/keel-operator-keys").split("\n").slice(1)).to.deep.equal([
+      'restrict,command="/usr/local/sbin/keel-ops" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoldenOperatorKeyForTestsOnly ops@golden',
+      "",
+    ]);
+    const sshd = read("etc/ssh/sshd_config.d/00-keel.conf");
+    // A Match block runs to the end of the file: it must be the last thing in it.
+    const match = sshd
+      .slice(sshd.indexOf("\nMatch User keel-ops\n") + 1)
+      .trimEnd()
+      .split("\n");
+    expect(match).to.deep.equal([
+      "Match User keel-ops",
+      "\tAuthorizedKeysFile /etc/ssh/keel-operator-keys",
+      "\tForceCommand /usr/local/sbin/keel-ops",
+      "\tPermitTTY no",
+      "\tPermitUserRC no",
+      "\tDisableForwarding yes",
+    ]);
+    expect(read("etc/default/keel-ops")).to.match(/^API_HOST=api\.keel-ci\.dev$/m);
   });
 
   it("when the firewall is rendered, then SSH is open to the allowed CIDRs only", () => {

@@ -1,0 +1,205 @@
+// The operator's view of the stand-in: `npm run ops` with an operator key (keel:operatorKeys),
+// and what that key cannot do. The platform suite provisions with the key and runs these tests.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { Standin } from "../../local/standin";
+import { LOCAL_TARGET_FILE, type LocalOperatorTarget } from "../../tools/ops/local-target";
+import type { ReleaseEntry, ServerStatus } from "../../tools/ops/render";
+import type { VerifyContext } from "../../tools/verify/checks";
+import { runCommand, type Run } from "../support/run";
+import { sh, statusOf, waitInside } from "./remote";
+
+const ROOT = join(__dirname, "..", "..");
+
+/** An operator's key pair and the target file `npm run ops -- --local` reads. */
+export class OperatorKey {
+  readonly dir = mkdtempSync(join(tmpdir(), "keel-operator-"));
+  readonly identity = join(this.dir, "operator-key");
+  readonly publicKey: string;
+
+  constructor() {
+    const made = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", this.identity]);
+    expect(made.status, String(made.stderr)).to.equal(0);
+    this.publicKey = readFileSync(`${this.identity}.pub`, "utf8").trim();
+  }
+
+  /** Points `--local` at the stand-in. */
+  target(standin: Standin): void {
+    const target: LocalOperatorTarget = {
+      host: standin.sshTarget.host,
+      port: standin.sshTarget.port,
+      identity: this.identity,
+      knownHosts: standin.sshTarget.knownHostsPath,
+    };
+    writeFileSync(join(this.dir, LOCAL_TARGET_FILE), JSON.stringify(target));
+  }
+
+  /** `npm run ops -- --local ARGS` against the stand-in. */
+  ops(...args: string[]): Promise<Run> {
+    return runCommand("npx", ["tsx", "tools/ops/cli.ts", "--local", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEEL_LOCAL_DIR: this.dir },
+    });
+  }
+
+  /** Plain OpenSSH as keel-ops with this key; `args` go before the destination. */
+  ssh(standin: Standin, args: readonly string[], command?: string): Promise<Run> {
+    const { host, port, knownHostsPath } = standin.sshTarget;
+    return runCommand(
+      "timeout",
+      [
+        "20",
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-p",
+        String(port),
+        "-i",
+        this.identity,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${knownHostsPath}`,
+        ...args,
+        `keel-ops@${host}`,
+        ...(command === undefined ? [] : [command]),
+      ],
+      { cwd: ROOT },
+    );
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface OperatorContext {
+  readonly standin: Standin;
+  readonly operator: OperatorKey;
+  readonly outside: VerifyContext;
+  readonly activeRelease: () => string;
+}
+
+/** The tests; `context` is called once the platform is provisioned. */
+export function describeOperatorAccess(context: () => OperatorContext): void {
+  describe("operating without SSH (npm run ops)", () => {
+    it("when the operator asks for the status of the platform, then every unit, instance and backup is well and it exits 0", async () => {
+      const { operator, activeRelease } = context();
+      const json = await operator.ops("status", "--json");
+      const status = JSON.parse(json.stdout) as ServerStatus & { problems: string[] };
+      expect(status.problems).to.deep.equal([]);
+      expect(json.status, json.stderr).to.equal(0);
+      expect(status.failedUnits).to.deep.equal([]);
+      expect(status.release.active).to.equal(activeRelease());
+      expect(status.instances.map((i) => [i.instance, i.ready])).to.deep.equal([
+        [1, true],
+        [2, true],
+      ]);
+      expect(status.certificate.daysLeft).to.be.greaterThan(14);
+      expect(status.backup?.lastFullAt).to.be.a("number");
+      const human = await operator.ops("status");
+      expect(human.status).to.equal(0);
+      expect(human.stdout).to.match(/keel-api@2 +ready +database ok, redis ok, storage ok/);
+      expect(human.stdout.trim().split("\n").at(-1)).to.equal("all well");
+    });
+
+    it("when Postgres stops, then status names it and the instances it makes unready, and exits 1", async () => {
+      const { standin, operator } = context();
+      await sh(standin, "systemctl stop postgresql@17-main");
+      try {
+        await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "503", 10);
+        const down = await operator.ops("status");
+        expect(down.status, down.stdout).to.equal(1);
+        expect(down.stdout).to.include("postgresql@17-main.service is inactive (dead)");
+        expect(down.stdout).to.include("keel-api@1 is not ready (HTTP 503; failing: database)");
+        expect(down.stdout).to.include("keel-api@2 is not ready (HTTP 503; failing: database)");
+      } finally {
+        await sh(standin, "systemctl start postgresql@17-main");
+      }
+      await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 30);
+      await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "200", 30);
+      expect((await operator.ops("status")).status).to.equal(0);
+    });
+
+    it("when a request is made through nginx, then logs api and logs nginx find it by its request id", async () => {
+      const { operator, outside } = context();
+      const id = `ops-test-${Date.now()}`;
+      const answer = await outside.api("/v1/systems", { headers: { "x-request-id": id } });
+      expect(answer.status).to.equal(401);
+      const api = await operator.ops("logs", "api", "--since", "5m", "--grep", id);
+      expect(api.status, api.stderr).to.equal(0);
+      expect(api.stdout).to.match(new RegExp(`  401  GET /v1/systems  \\d+ ms  \\[${id}\\]`));
+      const raw = await operator.ops("logs", "nginx", "--since", "5m", "--grep", id, "--raw");
+      expect(raw.status, raw.stderr).to.equal(0);
+      const lines = raw.stdout.trim().split("\n");
+      expect(lines).to.have.length(1);
+      expect(JSON.parse(lines[0] ?? "")).to.include({ requestId: id, status: 401 });
+    });
+
+    it("when the operator lists the releases, then the active one is marked and when it arrived is known", async () => {
+      const { operator, activeRelease } = context();
+      const listed = await operator.ops("releases", "--json");
+      expect(listed.status, listed.stderr).to.equal(0);
+      const releases = JSON.parse(listed.stdout) as ReleaseEntry[];
+      const active = releases.filter((r) => r.active);
+      expect(active.map((r) => r.id)).to.deep.equal([activeRelease()]);
+      expect(active[0]?.arrivedAt).to.be.a("number");
+      expect(active[0]?.migrated).to.equal(true);
+    });
+
+    it("when the operator key asks for a shell, a command, a forward or a file transfer, then each is refused and nothing runs", async () => {
+      const { standin, operator } = context();
+      // keel-ops refuses with exit status 2; ssh itself with 255 (sshd refused the request).
+      const refusals: [string, Promise<Run>, number, RegExp][] = [
+        ["a shell", operator.ssh(standin, ["-T"]), 2, /keel-ops: no verb given/],
+        [
+          "a command",
+          operator.ssh(standin, [], "touch /tmp/keel-ops-ran"),
+          2,
+          /unknown verb "touch"/,
+        ],
+        [
+          "a command after a verb",
+          operator.ssh(standin, [], "status;touch /tmp/keel-ops-ran"),
+          2,
+          /unknown verb "status;touch/,
+        ],
+        [
+          "a substitution",
+          operator.ssh(standin, [], "logs api --grep $(touch /tmp/keel-ops-ran)"),
+          2,
+          /--grep takes up to 128/,
+        ],
+        ["an unknown verb", operator.ssh(standin, [], "restart"), 2, /unknown verb "restart"/],
+        [
+          "a terminal",
+          operator.ssh(standin, ["-tt"], "status"),
+          255,
+          /PTY allocation request failed/,
+        ],
+        [
+          "a port forward",
+          operator.ssh(standin, ["-W", "127.0.0.1:5432"]),
+          255,
+          /administratively prohibited/,
+        ],
+        // sshd passes no stderr of a subsystem; the audit line below shows keel-ops got it.
+        ["a file transfer", operator.ssh(standin, ["-s"], "sftp"), 2, /^$/],
+      ];
+      for (const [what, attempt, code, said] of refusals) {
+        const result = await attempt;
+        expect(result.status, what).to.equal(code);
+        expect(result.stderr, what).to.match(said);
+      }
+      expect(await sh(standin, "ls /tmp/keel-ops-ran 2>&1 || true")).to.match(/No such file/);
+      const audit = await sh(standin, "journalctl -t keel-ops --since -5min -o cat");
+      expect(audit).to.match(/ran: restart$/m);
+      expect(audit).to.match(/ran: \/usr\/lib\/openssh\/sftp-server$/m);
+    });
+  });
+}
