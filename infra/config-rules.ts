@@ -371,16 +371,13 @@ class Reader {
     return n;
   }
 
-  /** A share such as 0.1: above 0, at most 1. */
+  /** A share such as 0.1, from 0.001 (a tenth of a percent; the server reads it as 0.x) to 1. */
   fraction(key: string, fallback: number): number {
     const v = this.raw[key];
     if (v === undefined || v === null || v === "") return fallback;
     const n = typeof v === "number" ? v : typeof v === "string" ? Number(v.trim()) : NaN;
-    if (!(n > 0 && n <= 1)) {
-      this.fail(
-        key,
-        `must be a share above 0 and at most 1 (0.1 is 10 %), got ${JSON.stringify(v)}`,
-      );
+    if (!(n >= 0.001 && n <= 1)) {
+      this.fail(key, `must be a share from 0.001 to 1 (0.1 is 10 %), got ${JSON.stringify(v)}`);
       return fallback;
     }
     return n;

@@ -200,9 +200,11 @@ describe("stack configuration", () => {
     it("when the window or the rate is out of range, then each is refused by name", () => {
       expect(problemsOf({ releaseWatchSeconds: 901, releaseMaxErrorRate: 0 })).to.deep.equal([
         "keel:releaseWatchSeconds must be a whole number from 0 to 900, got 901",
-        "keel:releaseMaxErrorRate must be a share above 0 and at most 1 (0.1 is 10 %), got 0",
+        "keel:releaseMaxErrorRate must be a share from 0.001 to 1 (0.1 is 10 %), got 0",
       ]);
       expect(problemsOf({ releaseMaxErrorRate: "10%" })).to.have.length(1);
+      // Smaller shares would reach the api step in exponent form (1e-7), which it refuses.
+      expect(problemsOf({ releaseMaxErrorRate: 1e-7 })).to.have.length(1);
     });
 
     it("when keel:apiRelease is not a release id, then it is refused; when unset, the build is deployed", () => {
