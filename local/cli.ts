@@ -19,7 +19,8 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { buildRelease } from "../provisioning/release";
-import { LOCAL_TARGET_FILE, type LocalOperatorTarget } from "../tools/ops/local-target";
+import { OPERATOR_USER } from "../provisioning/render/operator";
+import { LOCAL_TARGET_FILE } from "../tools/ops/local-target";
 import { keelConfig, readStackFile } from "../tools/stack-file";
 import {
   applyChanges,
@@ -34,6 +35,7 @@ import {
   standinRunning,
   stopDetachedStandin,
   type ReadyEvent,
+  type SshTarget,
 } from "./standin";
 import type { SecretValues } from "../provisioning/values";
 
@@ -141,11 +143,12 @@ function withOperatorKey(config: Record<string, unknown>): Record<string, unknow
 /** What `npm run ops -- --local` needs to reach the local platform as an operator. */
 function writeOperatorTarget(ready: ReadyEvent): void {
   writeFileSync(paths.knownHosts, readFileSync(ready.ssh.knownHostsPath), { mode: 0o644 });
-  const target: LocalOperatorTarget = {
+  const target: SshTarget = {
     host: ready.ssh.host,
     port: ready.ssh.port,
-    identity: paths.operatorKey,
-    knownHosts: paths.knownHosts,
+    user: OPERATOR_USER,
+    privateKeyPath: paths.operatorKey,
+    knownHostsPath: paths.knownHosts,
   };
   writeFileSync(paths.operatorTarget, `${JSON.stringify(target)}\n`, { mode: 0o644 });
 }

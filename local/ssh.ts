@@ -40,7 +40,8 @@ const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000;
 // the client's log (-E) tells the two apart.
 const SSH_CLIENT_FAILURE = 255;
 
-function clientOptions(target: SshTarget): string[] {
+/** OpenSSH's options for `target`: its key and known hosts only, no prompts, errors only. */
+export function clientOptions(target: SshTarget): string[] {
   return [
     "-F",
     "/dev/null",

@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { Standin } from "../../local/standin";
-import { LOCAL_TARGET_FILE, type LocalOperatorTarget } from "../../tools/ops/local-target";
+import type { SshTarget } from "../../local/ssh";
+import { OPERATOR_USER } from "../../provisioning/render/operator";
+import { LOCAL_TARGET_FILE } from "../../tools/ops/local-target";
 import type { ReleaseEntry, ServerStatus } from "../../tools/ops/render";
 import type { VerifyContext } from "../../tools/verify/checks";
 import { runCommand, type Run } from "../support/run";
@@ -28,11 +30,10 @@ export class OperatorKey {
 
   /** Points `--local` at the stand-in. */
   target(standin: Standin): void {
-    const target: LocalOperatorTarget = {
-      host: standin.sshTarget.host,
-      port: standin.sshTarget.port,
-      identity: this.identity,
-      knownHosts: standin.sshTarget.knownHostsPath,
+    const target: SshTarget = {
+      ...standin.sshTarget,
+      user: OPERATOR_USER,
+      privateKeyPath: this.identity,
     };
     writeFileSync(join(this.dir, LOCAL_TARGET_FILE), JSON.stringify(target));
   }
@@ -45,7 +46,10 @@ export class OperatorKey {
     });
   }
 
-  /** Plain OpenSSH as keel-ops with this key; `args` go before the destination. */
+  /**
+   * Plain OpenSSH as keel-ops with this key; `args` go before the destination. Not local/ssh.ts's
+   * clientOptions: those log errors only, and these tests read the client's refusals.
+   */
   ssh(standin: Standin, args: readonly string[], command?: string): Promise<Run> {
     const { host, port, knownHostsPath } = standin.sshTarget;
     return runCommand(
@@ -66,7 +70,7 @@ export class OperatorKey {
         "-o",
         `UserKnownHostsFile=${knownHostsPath}`,
         ...args,
-        `keel-ops@${host}`,
+        `${OPERATOR_USER}@${host}`,
         ...(command === undefined ? [] : [command]),
       ],
       { cwd: ROOT },

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { OPERATOR_USER } from "../../provisioning/render/operator";
-import { LOCAL_TARGET_FILE, type LocalOperatorTarget } from "./local-target";
+import { clientOptions, type SshTarget } from "../../local/ssh";
+import { LOCAL_TARGET_FILE } from "./local-target";
 import {
   prettyLogLine,
   problems,
@@ -53,30 +54,16 @@ function connection(values: {
   if (chosen.filter((v) => v !== undefined).length !== 1) {
     throw new UsageError("name one server: --stack NAME, --host ADDRESS or --local");
   }
-  const common = ["-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"];
   if (values.local === true) {
     const file = join(LOCAL_DIR, LOCAL_TARGET_FILE);
     if (!existsSync(file)) {
       throw new Error(`the local platform is not running (no ${file}): sudo npm run local`);
     }
-    const target = JSON.parse(readFileSync(file, "utf8")) as LocalOperatorTarget;
+    const target = JSON.parse(readFileSync(file, "utf8")) as SshTarget;
+    const withKey = { ...target, privateKeyPath: values.identity ?? target.privateKeyPath };
     return {
-      destination: `${OPERATOR_USER}@${target.host}`,
-      sshOptions: [
-        "-F",
-        "/dev/null",
-        "-p",
-        String(target.port),
-        "-i",
-        values.identity ?? target.identity,
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${target.knownHosts}`,
-        ...common,
-      ],
+      destination: `${target.user}@${target.host}`,
+      sshOptions: [...clientOptions(withKey), "-p", String(target.port), "-T"],
     };
   }
   let host = values.host;
@@ -105,7 +92,13 @@ function connection(values: {
       // The first connection learns the server's host key; a changed key is refused after.
       "-o",
       "StrictHostKeyChecking=accept-new",
-      ...common,
+      "-T",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "LogLevel=ERROR",
     ],
   };
 }
