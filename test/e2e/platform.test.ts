@@ -14,7 +14,7 @@ import { JWT_KEYS_FILE } from "../../provisioning/layout";
 import { loginRole } from "../../provisioning/render/postgres";
 import { buildRelease } from "../../provisioning/release";
 import { buildStep, STEP_NAMES, type StepName } from "../../provisioning/steps";
-import type { SecretValues, ServerValues } from "../../provisioning/values";
+import type { ReleaseValues, SecretValues, ServerValues } from "../../provisioning/values";
 import { CHECKS, VerifyContext } from "../../tools/verify/checks";
 import { startLoad, type LoadResult } from "./load";
 import { flood } from "./flood";
@@ -107,6 +107,12 @@ describe("Keel on a Debian 13 stand-in", function () {
 
   const load = () =>
     startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: secrets.adminApiKey });
+  /** The api step with `release`, expected to fail: its error, or undefined when it passed. */
+  const apiStepFailure = (release: ReleaseValues): Promise<Error | undefined> =>
+    runStep(standin, "api", { ...values, release }, secrets).then(
+      () => undefined,
+      (err: Error) => err,
+    );
 
   before(async () => {
     const release = await buildRelease(ROOT);
@@ -625,10 +631,7 @@ rm -f "$p"; echo "found=$found"`;
       const good = values.release;
       const broken = await neverReadyRelease(join(ROOT, "dist", "api"));
       const traffic = load();
-      const failure = await runStep(standin, "api", { ...values, release: broken }, secrets).then(
-        () => undefined,
-        (err: Error) => err,
-      );
+      const failure = await apiStepFailure(broken);
       const result = await traffic.stop();
       log(`${result.ok} requests during the failed release, ${result.failed} failed`);
       expect(failure?.message).to.include(
@@ -649,10 +652,7 @@ rm -f "$p"; echo "found=$found"`;
       const good = values.release;
       const failing = await failingThirdRelease(join(ROOT, "dist", "api"));
       const traffic = load();
-      const failure = await runStep(standin, "api", { ...values, release: failing }, secrets).then(
-        () => undefined,
-        (err: Error) => err,
-      );
+      const failure = await apiStepFailure(failing);
       const during = await traffic.stop();
       const judged = new RegExp(
         `release ${failing.id} answered (\\d+) of (\\d+) requests with a 5xx \\(error rate (0\\.\\d+), above keel:releaseMaxErrorRate 0.1; p99 \\d+ ms\\) in its ${WATCH_SECONDS} s watch; rolled back to ${good.id}`,
@@ -690,10 +690,7 @@ rm -f "$p"; echo "found=$found"`;
       const apis = ["keel-api@1.service", "keel-api@2.service"];
       const before = await unitStates(standin, apis);
       const unknown = { id: "deadbeefdeadbeef", archive: "" };
-      const failure = await runStep(standin, "api", { ...values, release: unknown }, secrets).then(
-        () => undefined,
-        (err: Error) => err,
-      );
+      const failure = await apiStepFailure(unknown);
       expect(failure?.message).to.match(
         new RegExp(
           `release deadbeefdeadbeef is not kept on this server \\(it keeps [0-9a-f ]*${firstRelease}`,
