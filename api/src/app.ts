@@ -16,6 +16,7 @@ import { httpLogger } from "./middleware/http-logger";
 import { createRateLimiter } from "./middleware/rate-limit";
 import { corsPolicy, securityHeaders } from "./middleware/security";
 import { buildOpenApiDocument, type OpenApiDocument } from "./openapi";
+import { checkReadiness } from "./readiness";
 import type { RedisClient } from "./redis";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
@@ -93,7 +94,8 @@ export function createApp(deps: AppDeps): Express {
     redis,
     logger,
   });
-  const metrics = createMetrics();
+  // The same time-boxed checks as GET /ready, run at every scrape.
+  const metrics = createMetrics({ dependencies: () => checkReadiness(deps) });
   const table = routeTable(ctx);
   const { operations, api } = table;
   const document = documentOf(table);

@@ -1,7 +1,9 @@
 // Prometheus metrics on a registry owned by one app (no global registry): request counts and
-// latency histograms by method, route and status, plus the process's default metrics.
+// latency histograms by method, route and status, the process's default metrics and, when given a
+// probe, whether each dependency is reachable, measured at every scrape.
 import type { Request, RequestHandler } from "express";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ReadinessChecks } from "./readiness";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -14,9 +16,42 @@ function routeLabel(req: Request): string {
   return typeof route?.path === "string" ? route.path : "unmatched";
 }
 
-export function createMetrics(): Metrics {
+/** Checks every dependency now; each check time-boxed (app.ts passes checkReadiness). */
+export type DependencyProbe = () => Promise<ReadinessChecks>;
+
+const DEPENDENCIES: readonly (keyof ReadinessChecks)[] = ["database", "redis", "storage"];
+
+/**
+ * keel_dependency_up{dependency}: 1 reachable, 0 not, from a probe run while the registry is
+ * collected, so a scrape reports the dependencies as they are now. Scrapes that overlap share
+ * one run of the probe; a probe that fails reports every dependency down.
+ */
+function dependencyGauge(registry: Registry, probe: DependencyProbe): void {
+  let running: Promise<ReadinessChecks> | undefined;
+  const current = (): Promise<ReadinessChecks> => {
+    running ??= probe()
+      .catch(() => ({ database: false, redis: false, storage: false }))
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+  new Gauge({
+    name: "keel_dependency_up",
+    help: "Whether a dependency answered its readiness check during this scrape (1) or not (0).",
+    labelNames: ["dependency"] as const,
+    registers: [registry],
+    async collect() {
+      const checks = await current();
+      for (const dependency of DEPENDENCIES) this.set({ dependency }, checks[dependency] ? 1 : 0);
+    },
+  });
+}
+
+export function createMetrics(options: { readonly dependencies?: DependencyProbe } = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  if (options.dependencies !== undefined) dependencyGauge(registry, options.dependencies);
   const labelNames = ["method", "route", "status"] as const;
   const requests = new Counter({
     name: "http_requests_total",

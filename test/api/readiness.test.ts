@@ -1,4 +1,3 @@
-import { createServer, type Server, type Socket } from "node:net";
 import { expect } from "chai";
 import request from "supertest";
 import { createDatabase } from "../../api/src/database";
@@ -6,28 +5,9 @@ import { createLogger } from "../../api/src/logger";
 import { createRedis } from "../../api/src/redis";
 import { S3EvidenceStore } from "../../api/src/storage/s3-store";
 import { testApp } from "./support/app";
+import { blackHole } from "./support/black-hole";
 import { BUCKET, S3_KEY, testEnv } from "./support/environment";
 import { freePort } from "./support/ports";
-
-// A TCP server that accepts connections and never answers: a dependency that hangs.
-async function blackHole(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe("GET /ready", () => {
   it("when every dependency answers, then 200 with every check true and no caching", async () => {
