@@ -114,6 +114,8 @@ new Provisioning(
       backupAccessKeyId: backupStorage.accessKeyId,
       backupSecretAccessKey: backupStorage.secretAccessKey,
       backupCipherPass: secrets.backupCipherPass,
+      // Secret even when unset, so a step holding it is always a secret step.
+      smtpPassword: pulumi.secret(config.smtpPassword ?? ""),
     },
   },
   // Certificates need DNS pointing at the server; SSH needs the address and the firewall.

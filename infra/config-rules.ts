@@ -28,6 +28,7 @@ export const CONFIG_KEYS = [
   "secretGenerations",
   "retainData",
   "alertEmail",
+  "smtp",
   "rateLimits",
   "releaseWatchSeconds",
   "releaseMaxErrorRate",
@@ -38,10 +39,15 @@ export const CONFIG_KEYS = [
   "adoptVolumeId",
   "adoptBuckets",
   "backupPassphrase",
+  "smtpPassword",
 ] as const;
 
-/** The keys that hold secrets: read as secrets, never into Settings. */
-export const SECRET_KEYS: readonly string[] = ["sshPrivateKey", "backupPassphrase"];
+/**
+ * The keys that hold secrets: read as secrets, never into Settings. The rules see only whether
+ * one is set (infra/config.ts hands them `true`, a stack file its `secure:` value), never what
+ * it is.
+ */
+export const SECRET_KEYS: readonly string[] = ["sshPrivateKey", "backupPassphrase", "smtpPassword"];
 
 /** DigitalOcean regions that offer droplets, block volumes and reserved IPs. */
 export const REGIONS = [
@@ -116,6 +122,32 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   apiExpensivePerMinute: 60,
 };
 
+/**
+ * keel:smtp: the SMTP server Alertmanager sends alert mail through, to keel:alertEmail. Its
+ * password is the secret keel:smtpPassword, never here.
+ */
+export interface SmtpSettings {
+  /** Host name or IP address of the SMTP server. */
+  readonly host: string;
+  /** 587 (submission with STARTTLS) unless set. */
+  readonly port: number;
+  /** "" (the default) for a server that takes mail without authentication. */
+  readonly username: string;
+  /** The From address of alert mail. */
+  readonly from: string;
+  /** Refuse to send unless the server offers STARTTLS; true unless set. */
+  readonly requireTls: boolean;
+}
+
+const SMTP_DEFAULTS = { port: 587, username: "", requireTls: true } as const;
+const SMTP_FIELDS: readonly (keyof SmtpSettings)[] = [
+  "host",
+  "port",
+  "username",
+  "from",
+  "requireTls",
+];
+
 /** The secrets keel:secretGenerations rotates one by one: generated ones and the R2 tokens. */
 export const ROTATABLE_SECRETS = [
   "postgres",
@@ -159,7 +191,13 @@ export interface Settings {
   /** keel:secretGenerations: bumping one rotates that secret alone. */
   readonly secretGenerations: SecretGenerations;
   readonly retainData: boolean;
+  /** Where alerts go: DigitalOcean's, and Alertmanager's when keel:smtp is set. */
   readonly alertEmail: string;
+  /**
+   * keel:smtp: unset, firing alerts show only in `npm run ops -- status`; set, Alertmanager also
+   * mails them to alertEmail through this server.
+   */
+  readonly smtp: SmtpSettings | undefined;
   readonly rateLimits: RateLimits;
   readonly releaseWatch: ReleaseWatch;
   /**
@@ -328,14 +366,34 @@ function ipv6ToBigInt(address: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n);
 }
 
-/** Checks one value of a kind and records a problem when it is wrong. */
+/**
+ * Checks one value of a kind and records a problem when it is wrong. A reader of an object
+ * key's fields (made by `fields`, with a `parent`) reads them with the same helpers; their
+ * problems are its parent's, as `keel:<key> field <name> …`.
+ */
 class Reader {
-  readonly problems: ConfigProblem[] = [];
+  readonly problems: ConfigProblem[];
 
-  constructor(private readonly raw: RawConfig) {}
+  constructor(
+    private readonly raw: RawConfig,
+    private readonly parent?: { readonly reader: Reader; readonly key: string },
+  ) {
+    this.problems = parent?.reader.problems ?? [];
+  }
 
   fail(key: string, message: string): void {
-    this.problems.push({ key, message: `keel:${key} ${message}` });
+    if (this.parent === undefined) {
+      this.problems.push({ key, message: `keel:${key} ${message}` });
+    } else {
+      this.parent.reader.fail(this.parent.key, `field ${key} ${message}`);
+    }
+  }
+
+  /** How to set a missing value: the key itself, or a field of an object key by its path. */
+  private setCommand(key: string): string {
+    return this.parent === undefined
+      ? "`pulumi config set`"
+      : `\`pulumi config set --path 'keel:${this.parent.key}.${key}' …\``;
   }
 
   has(key: string): boolean {
@@ -347,7 +405,9 @@ class Reader {
   string(key: string, fallback?: string): string {
     const v = this.raw[key];
     if (v === undefined || v === null || v === "") {
-      if (fallback === undefined) this.fail(key, "is required: set it with `pulumi config set`");
+      if (fallback === undefined) {
+        this.fail(key, `is required: set it with ${this.setCommand(key)}`);
+      }
       return fallback ?? "";
     }
     if (typeof v !== "string") {
@@ -443,6 +503,23 @@ class Reader {
     }
     return v as Record<string, unknown>;
   }
+
+  /**
+   * The fields of object key `key` that are among `known`; each other field is a problem
+   * naming it and the known ones.
+   */
+  knownFields(key: string, known: readonly string[]): Record<string, unknown> {
+    const given = this.object(key);
+    for (const name of Object.keys(given).filter((n) => !known.includes(n))) {
+      this.fail(key, `has an unknown field "${name}"; known fields: ${known.join(", ")}`);
+    }
+    return Object.fromEntries(Object.entries(given).filter(([name]) => known.includes(name)));
+  }
+
+  /** A reader of object key `key`'s known fields (see knownFields). */
+  fields(key: string, known: readonly string[]): Reader {
+    return new Reader(this.knownFields(key, known), { reader: this, key });
+  }
 }
 
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/;
@@ -533,20 +610,10 @@ function readOrigins(r: Reader): string[] {
 }
 
 function readRateLimits(r: Reader): RateLimits {
-  const given = r.object("rateLimits");
+  const given = r.knownFields("rateLimits", Object.keys(DEFAULT_RATE_LIMITS));
   const limits: Record<string, number> = { ...DEFAULT_RATE_LIMITS };
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in DEFAULT_RATE_LIMITS)) {
-      r.fail(
-        "rateLimits",
-        `has an unknown field "${name}"; known fields: ${Object.keys(DEFAULT_RATE_LIMITS).join(", ")}`,
-      );
-    } else if (
-      typeof value !== "number" ||
-      !Number.isInteger(value) ||
-      value < 1 ||
-      value > 100000
-    ) {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 100000) {
       r.fail(
         "rateLimits",
         `field ${name} must be a whole number from 1 to 100000, got ${JSON.stringify(value)}`,
@@ -559,22 +626,12 @@ function readRateLimits(r: Reader): RateLimits {
 }
 
 function readSecretGenerations(r: Reader): SecretGenerations {
-  const given = r.object("secretGenerations");
+  const given = r.knownFields("secretGenerations", ROTATABLE_SECRETS);
   const generations: Record<string, number> = Object.fromEntries(
     ROTATABLE_SECRETS.map((name) => [name, 1]),
   );
   for (const [name, value] of Object.entries(given)) {
-    if (!(ROTATABLE_SECRETS as readonly string[]).includes(name)) {
-      r.fail(
-        "secretGenerations",
-        `has an unknown field "${name}"; known fields: ${ROTATABLE_SECRETS.join(", ")}`,
-      );
-    } else if (
-      typeof value !== "number" ||
-      !Number.isInteger(value) ||
-      value < 1 ||
-      value > 1_000_000
-    ) {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 1_000_000) {
       r.fail(
         "secretGenerations",
         `field ${name} must be a whole number from 1 to 1000000, got ${JSON.stringify(value)}`,
@@ -584,6 +641,44 @@ function readSecretGenerations(r: Reader): SecretGenerations {
     }
   }
   return generations as SecretGenerations;
+}
+
+/**
+ * keel:smtp and the secret keel:smtpPassword, which only it uses: the password is required
+ * with a username and has no meaning without keel:smtp.
+ */
+function readSmtp(r: Reader): SmtpSettings | undefined {
+  const hasPassword = r.has("smtpPassword");
+  if (!r.has("smtp")) {
+    if (hasPassword) {
+      r.fail(
+        "smtpPassword",
+        "is set, but keel:smtp is not, so no mail would be sent with it: set keel:smtp (`pulumi config set --path 'keel:smtp.host' …` and `--path 'keel:smtp.from' …`), or remove the password (`pulumi config rm keel:smtpPassword`)",
+      );
+    }
+    return undefined;
+  }
+  const smtp = r.fields("smtp", SMTP_FIELDS);
+  const host = smtp.string("host").toLowerCase();
+  if (host !== "" && isIP(host) === 0 && !isHostname(host)) {
+    smtp.fail("host", `must be the SMTP server's host name or IP address, got "${host}"`);
+  }
+  const from = smtp.string("from");
+  checkEmail(smtp, "from", from);
+  const username = smtp.string("username", SMTP_DEFAULTS.username);
+  if (username !== "" && !hasPassword) {
+    r.fail(
+      "smtpPassword",
+      `is required with keel:smtp field username ("${username}"): set it with \`pulumi config set --secret keel:smtpPassword …\`, or remove the username if the server needs no login`,
+    );
+  }
+  return {
+    host,
+    port: smtp.integer("port", SMTP_DEFAULTS.port, 1, 65535),
+    username,
+    from,
+    requireTls: smtp.boolean("requireTls", SMTP_DEFAULTS.requireTls),
+  };
 }
 
 function readAcmeServer(r: Reader): string {
@@ -805,6 +900,7 @@ export function checkSettings(
     secretGenerations: readSecretGenerations(r),
     retainData,
     alertEmail,
+    smtp: readSmtp(r),
     rateLimits: readRateLimits(r),
     releaseWatch: readReleaseWatch(r),
     apiRelease: readApiRelease(r),

@@ -21,6 +21,8 @@ export interface StackConfig extends Settings {
    * generate one. Secret.
    */
   readonly backupPassphrase: pulumi.Output<string> | undefined;
+  /** keel:smtpPassword: the SMTP server's password for alert mail, or undefined. Secret. */
+  readonly smtpPassword: pulumi.Output<string> | undefined;
 }
 
 /** Reads and validates the stack's configuration; throws a ConfigError listing every problem. */
@@ -28,11 +30,13 @@ export function loadStackConfig(): StackConfig {
   const config = new pulumi.Config("keel");
   // Every key set under keel:, known or not, so that the rules see the misspelled ones too.
   const raw: Record<string, unknown> = {};
-  for (const fullKey of Object.keys(pulumi.runtime.allConfig())) {
+  for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith("keel:")) continue;
     const key = fullKey.slice("keel:".length);
-    // A secret is read as a secret below, never into the plain settings.
-    raw[key] = SECRET_KEYS.includes(key) ? undefined : config.get(key);
+    // A secret is read as a secret below, never into the plain settings: the rules learn only
+    // whether it is set (keel:smtpPassword needs keel:smtp, a username needs the password).
+    if (SECRET_KEYS.includes(key)) raw[key] = value === "" ? undefined : true;
+    else raw[key] = config.get(key);
   }
   const { settings, problems } = checkSettings(raw);
   const sshPrivateKey = config.getSecret("sshPrivateKey");
@@ -43,5 +47,6 @@ export function loadStackConfig(): StackConfig {
     stack: pulumi.getStack(),
     sshPrivateKey,
     backupPassphrase: config.getSecret("backupPassphrase"),
+    smtpPassword: config.getSecret("smtpPassword"),
   };
 }

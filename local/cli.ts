@@ -187,7 +187,11 @@ async function up(stackFile: string): Promise<void> {
     writePrivate(paths.secrets, JSON.stringify(secrets));
   } else {
     say(`the local platform runs (stand-in ${state?.ready.runId}); applying what changed`);
-    secrets = JSON.parse(readFileSync(paths.secrets, "utf8")) as SecretValues;
+    // Secrets saved before keel:smtpPassword existed lack it; the stand-in sends no mail.
+    secrets = {
+      smtpPassword: "",
+      ...(JSON.parse(readFileSync(paths.secrets, "utf8")) as Partial<SecretValues>),
+    } as SecretValues;
   }
   const current = state as LocalState;
   const standin = attachStandin(current.ready);

@@ -75,6 +75,8 @@ export function standinSecrets(s3: S3Endpoint, backupS3: S3Endpoint): SecretValu
     backupAccessKeyId: backupS3.accessKeyId,
     backupSecretAccessKey: backupS3.secretAccessKey,
     backupCipherPass: generate(SECRET_LENGTHS.backupCipherPass),
+    // The stand-in sends no alert mail: no keel:smtp, no password.
+    smtpPassword: "",
   };
 }
 

@@ -33,6 +33,7 @@ export function serverValues(
     memoryMb: settings.memoryMb,
     rateLimits: settings.rateLimits,
     releaseWatch: settings.releaseWatch,
+    alerts: { email: settings.alertEmail, smtp: settings.smtp ?? null },
     dataDevice: cloud.dataDevice,
     storage: cloud.storage,
     backup: {

@@ -54,6 +54,7 @@ import {
   renderNginxLimits,
   renderNginxLogrotate,
   renderNginxProxy,
+  renderNginxStatus,
   renderNginxTls,
   renderNginxUpstream,
   renderLogrotateTimer,
@@ -73,6 +74,24 @@ import {
   renderOperatorKeys,
   renderOpsSettings,
 } from "./render/operator";
+import {
+  ALERT_RULES,
+  ALERTMANAGER_CONFIG,
+  MONITORING_UNITS,
+  PROMETHEUS_CONFIG,
+  PROMETHEUS_DATA_DIR,
+  REDIS_EXPORTER_PASSWORD_FILE,
+  SMTP_PASSWORD_FILE,
+  TLS_METRICS_TOOL,
+  renderAlertmanagerConfig,
+  renderAlertRules,
+  renderMonitoringDefaults,
+  renderMonitoringHardening,
+  renderPrometheusConfig,
+  renderRedisExporterPassword,
+  renderTlsMetricsService,
+  renderTlsMetricsSocket,
+} from "./render/monitoring";
 import { renderSshdConfig } from "./render/sshd";
 import {
   DEBSUMS_UNIT,
@@ -107,6 +126,7 @@ export const STEP_NAMES = [
   "nginx",
   "api",
   "backups",
+  "monitoring",
   "restore",
 ] as const;
 export type StepName = (typeof STEP_NAMES)[number];
@@ -252,6 +272,7 @@ export const STEPS: readonly StepDefinition[] = [
       file(`${NGINX_INCLUDE_DIR}/20-limits.conf`, renderNginxLimits(v.rateLimits)),
       file(`${NGINX_INCLUDE_DIR}/30-upstream.conf`, renderNginxUpstream(v.apiInstances)),
       file(`${NGINX_INCLUDE_DIR}/40-http.conf`, renderNginxHttp(v.apiHost)),
+      file(`${NGINX_INCLUDE_DIR}/60-status.conf`, renderNginxStatus()),
       file(`${NGINX_INCLUDE_DIR}/50-https.conf`, renderNginxHttps(v)),
       file(`${NGINX_SNIPPET_DIR}/keel-headers.conf`, renderNginxHeaders()),
       file(`${NGINX_SNIPPET_DIR}/keel-errors.conf`, renderNginxErrors()),
@@ -334,6 +355,36 @@ export const STEPS: readonly StepDefinition[] = [
       ...Object.entries(renderBackupTimers()).map(([unit, content]) =>
         file(`/etc/systemd/system/${unit}`, content),
       ),
+    ],
+  },
+  {
+    name: "monitoring",
+    description:
+      "Prometheus, Alertmanager and Debian's exporters on loopback: metrics, alert rules, alert mail",
+    secrets: ["redisPassword", "smtpPassword"],
+    timeoutMinutes: 15,
+    args: () => ["--data-dir", PROMETHEUS_DATA_DIR],
+    files: (v, s) => [
+      ...MONITORING_UNITS.flatMap((unit) => [
+        file(
+          `/etc/default/${unit.replace(/\.service$/, "")}`,
+          renderMonitoringDefaults(unit, v.memoryMb),
+        ),
+        file(
+          `/etc/systemd/system/${unit}.d/50-keel-hardening.conf`,
+          renderMonitoringHardening(unit, v.memoryMb),
+        ),
+      ]),
+      file(ALERT_RULES, renderAlertRules()),
+      file(PROMETHEUS_CONFIG, renderPrometheusConfig(v.apiInstances)),
+      file(ALERTMANAGER_CONFIG, renderAlertmanagerConfig(v.alerts)),
+      ...(v.alerts.smtp !== null && v.alerts.smtp.username !== ""
+        ? [file(SMTP_PASSWORD_FILE, s.smtpPassword, true)]
+        : []),
+      file(REDIS_EXPORTER_PASSWORD_FILE, renderRedisExporterPassword(s.redisPassword), true),
+      file(TLS_METRICS_TOOL, readServerTool("keel-tls-metrics")),
+      file("/etc/systemd/system/keel-tls-metrics.socket", renderTlsMetricsSocket()),
+      file("/etc/systemd/system/keel-tls-metrics@.service", renderTlsMetricsService()),
     ],
   },
   {

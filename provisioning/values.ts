@@ -1,6 +1,6 @@
 // The plain values provisioning is built from. Both drivers produce them: the Pulumi component
 // by resolving stack outputs, the end-to-end runner and `npm run render` directly.
-import type { RateLimits, ReleaseWatch } from "../infra/config-rules";
+import type { RateLimits, ReleaseWatch, SmtpSettings } from "../infra/config-rules";
 import type { BackupValues } from "./render/backup";
 
 export interface StorageValues {
@@ -18,6 +18,14 @@ export interface ReleaseValues {
    * the server (keel:apiRelease), which nothing uploads.
    */
   readonly archive: string;
+}
+
+/** Where the server's alerts go: e-mail to `email` when `smtp` is set, else only `ops status`. */
+export interface AlertValues {
+  /** keel:alertEmail (default keel:acmeEmail). */
+  readonly email: string;
+  /** keel:smtp; its password travels as the smtpPassword secret. */
+  readonly smtp: SmtpSettings | null;
 }
 
 export interface ServerValues {
@@ -61,6 +69,8 @@ export interface SecretValues {
   readonly backupSecretAccessKey: string;
   /** Encrypts the backup repository. */
   readonly backupCipherPass: string;
+  /** keel:smtpPassword: the SMTP server's password for alert mail; "" when none is set. */
+  readonly smtpPassword: string;
 }
 
 export type SecretName = keyof SecretValues;

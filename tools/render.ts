@@ -22,6 +22,7 @@ export const PLACEHOLDER_SECRETS: SecretValues = {
   backupAccessKeyId: "RENDERED-PLACEHOLDER-backup-access-key-id-not-a-secret",
   backupSecretAccessKey: "RENDERED-PLACEHOLDER-backup-secret-access-key-not-a-secret",
   backupCipherPass: "RENDERED-PLACEHOLDER-backup-passphrase-not-a-secret",
+  smtpPassword: "RENDERED-PLACEHOLDER-smtp-password-not-a-secret",
 };
 
 /** Where `npm run render` shows the release: the archive is built by `pulumi up`. */

@@ -1,6 +1,7 @@
 // nginx in front of the API: the main config and one include file per concern (TLS, limits,
 // upstream, port 80, port 443) plus two snippets. Everything nginx answers itself (413, 429,
 // 404 for /metrics, 503 when no instance answers) is JSON in the API's error shape.
+import { NGINX_STATUS_PORT } from "./monitoring";
 import type { RateLimits } from "../../infra/config-rules";
 import { ACME_WEBROOT, apiPort } from "../layout";
 
@@ -169,6 +170,24 @@ server {
 	listen [::]:80 default_server;
 	server_name _;
 	return 444;
+}
+`;
+}
+
+/** nginx's connection counters for the metrics exporter, on loopback only; never logged. */
+export function renderNginxStatus(): string {
+  return `# Managed by Keel: connection counters for the nginx exporter, on loopback only.
+server {
+	listen 127.0.0.1:${NGINX_STATUS_PORT};
+	access_log off;
+
+	location = /stub_status {
+		stub_status;
+	}
+
+	location / {
+		return 404;
+	}
 }
 `;
 }

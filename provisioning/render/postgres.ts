@@ -1,5 +1,6 @@
 // PostgreSQL 17 configuration: a conf.d file sized from the server's memory, pg_hba.conf, and
 // the SCRAM verifier of the application role's password.
+import { POSTGRES_EXPORTER_ROLE } from "./monitoring";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 
 export const POSTGRES_PORT = 5432;
@@ -84,8 +85,10 @@ ExecStartPost=/usr/bin/pg_ctlcluster --skip-systemctl-redirect %i reload
 export function renderPgHba(): string {
   return `# Managed by Keel: who may connect. Everything not listed is refused.
 # +${OWNER_ROLE} is every member of the ${OWNER_ROLE} role: the API's login roles.
+# ${POSTGRES_EXPORTER_ROLE} is the metrics exporter (pg_monitor), as the OS user of that name.
 # TYPE  DATABASE  USER      ADDRESS        METHOD
 local   all       postgres                 peer
+local   postgres  ${POSTGRES_EXPORTER_ROLE}               peer
 local   ${DATABASE}      +${OWNER_ROLE}                    scram-sha-256
 host    ${DATABASE}      +${OWNER_ROLE}     127.0.0.1/32   scram-sha-256
 host    ${DATABASE}      +${OWNER_ROLE}     ::1/128        scram-sha-256

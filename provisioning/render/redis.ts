@@ -1,9 +1,19 @@
 // Redis configuration: a complete redis.conf (Debian's unit runs `redis-server /etc/redis/redis.conf`)
 // and an ACL file in which the application user's password is stored only as its SHA-256.
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 
 export const REDIS_PORT = 6379;
 export const REDIS_USER = "keel";
+/** The metrics exporter's user: INFO and PING, no key and no channel. */
+export const REDIS_METRICS_USER = "metrics";
+
+/**
+ * The metrics user's password, derived from the API's: it rotates with it, and neither can be
+ * computed from the other's hash.
+ */
+export function redisMetricsPassword(redisPassword: string): string {
+  return createHmac("sha256", redisPassword).update("keel redis metrics user").digest("hex");
+}
 
 /** Memory for rate-limit counters and lockouts: a sixteenth of RAM, 64 to 512 MB. */
 export function redisMaxMemoryMb(memoryMb: number): number {
@@ -43,11 +53,13 @@ aclfile /etc/redis/users.acl
 /**
  * ACL users: the default user is off; the application user may run everything except
  * dangerous and administrative commands (FLUSHALL, CONFIG, KEYS, DEBUG, SHUTDOWN, ACL, …).
- * INFO stays allowed: client libraries use it to check the server is ready.
+ * INFO stays allowed: client libraries use it to check the server is ready. The metrics user
+ * may only read INFO, PING and latency figures, and name its connection.
  */
 export function renderRedisAcl(password: string): string {
-  const hash = createHash("sha256").update(password).digest("hex");
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
   return `user default off resetpass -@all
-user ${REDIS_USER} on #${hash} ~* &* +@all -@dangerous -@admin +info
+user ${REDIS_USER} on #${sha256(password)} ~* &* +@all -@dangerous -@admin +info
+user ${REDIS_METRICS_USER} on #${sha256(redisMetricsPassword(password))} resetkeys resetchannels -@all +info +ping +latency|latest +latency|histogram +client|setname
 `;
 }

@@ -1,6 +1,6 @@
 // sshd hardening drop-in. Named 00-… because sshd keeps the first value it reads for a keyword,
 // so it wins over drop-ins a cloud image ships (e.g. 50-cloud-init.conf enabling passwords).
-import { OPERATOR_KEYS_FILE, OPERATOR_USER, OPS_TOOL } from "./operator";
+import { DASHBOARD_TARGET, OPERATOR_KEYS_FILE, OPERATOR_USER, OPS_TOOL } from "./operator";
 
 /** Host key algorithms sshd offers: Ed25519 first, RSA (3072-bit keys) with SHA-2 for old clients. */
 export const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"] as const;
@@ -67,12 +67,19 @@ KexAlgorithms ${KEX_ALGORITHMS.join(",")}
 Ciphers ${CIPHERS.join(",")}
 MACs ${MACS.join(",")}
 # Operators (keel:operatorKeys): whatever they ask, ${OPERATOR_USER}'s keys run ${OPS_TOOL}, with no
-# terminal and no forwarding. A Match block runs to the end of this file; nothing may follow it.
+# terminal; the one forwarding allowed is a local tunnel to the metrics UI (${DASHBOARD_TARGET}).
+# A Match block runs to the end of this file; nothing may follow it.
 Match User ${OPERATOR_USER}
 	AuthorizedKeysFile ${OPERATOR_KEYS_FILE}
 	ForceCommand ${OPS_TOOL}
 	PermitTTY no
 	PermitUserRC no
-	DisableForwarding yes
+	AllowTcpForwarding local
+	PermitOpen ${DASHBOARD_TARGET}
+	PermitListen none
+	AllowStreamLocalForwarding no
+	AllowAgentForwarding no
+	X11Forwarding no
+	PermitTunnel no
 `;
 }

@@ -89,7 +89,7 @@ remove_default_site() {
 install_http_configuration() {
   local conf
   for conf in /etc/nginx/nginx.conf "${INCLUDE_DIR}/10-tls.conf" "${INCLUDE_DIR}/20-limits.conf" \
-    "${INCLUDE_DIR}/30-upstream.conf" "${INCLUDE_DIR}/40-http.conf" \
+    "${INCLUDE_DIR}/30-upstream.conf" "${INCLUDE_DIR}/40-http.conf" "${INCLUDE_DIR}/60-status.conf" \
     /etc/nginx/snippets/keel-headers.conf /etc/nginx/snippets/keel-errors.conf \
     /etc/nginx/snippets/keel-proxy.conf; do
     nginx_install "${conf}"

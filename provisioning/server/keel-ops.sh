@@ -3,7 +3,7 @@
 # keel-ops user whatever the client asks; the request arrives in SSH_ORIGINAL_COMMAND, split on
 # blanks and never evaluated. It reads and reports; it changes nothing on the server.
 #   status      the platform's state as JSON: units, releases, instances, certificate, disks,
-#               memory, failed units, backups
+#               memory, failed units, backups, firing alerts
 #   releases    the API releases kept on the server as JSON, the active one marked
 #   logs SOURCE [--since DURATION] [--lines N] [--grep TEXT] [--follow]
 #               SOURCE: api nginx nginx-errors postgres redis backup ssh system
@@ -18,6 +18,7 @@ readonly RELEASES=/srv/keel/releases
 readonly CURRENT=/srv/keel/current
 readonly SETTINGS=/etc/default/keel-ops
 readonly BACKUP_METRICS=http://127.0.0.1:9188/
+readonly PROMETHEUS_ALERTS=http://127.0.0.1:9090/api/v1/alerts
 # API instance N listens on 127.0.0.1:300N.
 readonly API_PORT_PREFIX=300
 readonly DEFAULT_LINES=200
@@ -27,6 +28,9 @@ readonly SERVICES=(
   ssh.service fail2ban.service postgresql@17-main.service redis-server.service nginx.service
   keel-backup-metrics.socket keel-backup-watch.timer certbot.timer
   keel-backup-full.timer keel-backup-diff.timer keel-restore-drill.timer logrotate.timer
+  prometheus.service prometheus-alertmanager.service prometheus-node-exporter.service
+  prometheus-postgres-exporter.service prometheus-redis-exporter.service
+  prometheus-nginx-exporter.service keel-tls-metrics.socket
 )
 readonly VERBS="status, releases, logs SOURCE [--since 1h] [--lines 200] [--grep TEXT] [--follow]"
 
@@ -130,6 +134,19 @@ backup_json() {
      lastDrillFailureAt: .keel_restore_drill_last_failure_timestamp_seconds}' <<<"${metrics}"
 }
 
+# alerts_json: the alerts Prometheus has firing (pending ones are not yet alerts); null when
+# Prometheus does not answer.
+alerts_json() {
+  local answer
+  if ! answer="$(curl -fs --max-time 5 "${PROMETHEUS_ALERTS}")"; then
+    printf 'null\n'
+    return
+  fi
+  jq '[.data.alerts[] | select(.state == "firing") |
+    {name: .labels.alertname, severity: .labels.severity, summary: .annotations.summary,
+     since: (.activeAt | sub("\\.[0-9]+"; "") | fromdateiso8601)}] | sort_by(.since)' <<<"${answer}"
+}
+
 status() {
   (($# == 0)) || die "status takes no arguments"
   local instances=() n
@@ -145,11 +162,12 @@ status() {
     --argjson disks "$(disks_json)" \
     --argjson memory "$(memory_json)" \
     --argjson backup "$(backup_json)" \
+    --argjson alerts "$(alerts_json)" \
     '{server: $host, time: $time, units: $units, failedUnits: $failed,
       release: {active: ([$releases[] | select(.active) | .id][0] // null),
         kept: [$releases[].id]},
       instances: $instances, certificate: $certificate, disks: $disks, memory: $memory,
-      backup: $backup}'
+      backup: $backup, alerts: $alerts}'
 }
 
 releases() {

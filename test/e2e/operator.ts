@@ -1,9 +1,10 @@
 // The operator's view of the stand-in: `npm run ops` with an operator key (keel:operatorKeys),
 // and what that key cannot do. The platform suite provisions with the key and runs these tests.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { expect } from "chai";
 import type { Standin } from "../../local/standin";
 import type { SshTarget } from "../../local/ssh";
@@ -13,6 +14,7 @@ import type { ReleaseEntry, ServerStatus } from "../../tools/ops/render";
 import type { VerifyContext } from "../../tools/verify/checks";
 import { runCommand, type Run } from "../support/run";
 import { sh, statusOf, waitInside } from "./remote";
+import type { ReceivedMail } from "./smtp-sink";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -44,6 +46,20 @@ export class OperatorKey {
       cwd: ROOT,
       env: { ...process.env, KEEL_LOCAL_DIR: this.dir },
     });
+  }
+
+  /** `npm run ops -- --local ARGS` left running: its output lines so far, and how to stop it. */
+  background(...args: string[]): { readonly lines: string[]; stop: () => void } {
+    const child = spawn("npx", ["tsx", "tools/ops/cli.ts", "--local", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEEL_LOCAL_DIR: this.dir },
+      stdio: ["ignore", "pipe", "ignore"],
+      detached: true,
+    });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+    // npx starts tsx and node under it: end the whole group.
+    return { lines, stop: () => process.kill(-(child.pid ?? 0), "SIGTERM") };
   }
 
   /**
@@ -87,6 +103,25 @@ export interface OperatorContext {
   readonly operator: OperatorKey;
   readonly outside: VerifyContext;
   readonly activeRelease: () => string;
+  /** Mail the stand-in's Alertmanager sent to the test's SMTP server (keel:smtp). */
+  readonly mail: () => readonly ReceivedMail[];
+  /** keel:alertEmail */
+  readonly alertEmail: string;
+}
+
+/** Polls `check` every second until it returns a value, for at most `seconds`. */
+async function eventually<T>(
+  what: string,
+  seconds: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const found = await check();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 /** The tests; `context` is called once the platform is provisioned. */
@@ -112,8 +147,9 @@ export function describeOperatorAccess(context: () => OperatorContext): void {
       expect(human.stdout.trim().split("\n").at(-1)).to.equal("all well");
     });
 
-    it("when Postgres stops, then status names it and the instances it makes unready, and exits 1", async () => {
-      const { standin, operator } = context();
+    it("when Postgres stops, then status names it and the instances it makes unready, the alert fires and is mailed, and status exits 1", async () => {
+      const { standin, operator, mail, alertEmail } = context();
+      const stoppedAt = Date.now();
       await sh(standin, "systemctl stop postgresql@17-main");
       try {
         await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "503", 10);
@@ -122,12 +158,34 @@ export function describeOperatorAccess(context: () => OperatorContext): void {
         expect(down.stdout).to.include("postgresql@17-main.service is inactive (dead)");
         expect(down.stdout).to.include("keel-api@1 is not ready (HTTP 503; failing: database)");
         expect(down.stdout).to.include("keel-api@2 is not ready (HTTP 503; failing: database)");
+        // The rule: pg_up == 0 for a minute, scraped every 15 s, evaluated every 15 s.
+        const alert = await eventually("KeelPostgresDown firing in ops status", 150, async () => {
+          const status = JSON.parse(
+            (await operator.ops("status", "--json")).stdout,
+          ) as ServerStatus;
+          return status.alerts?.find((a) => a.name === "KeelPostgresDown");
+        });
+        expect(alert).to.include({ severity: "critical", summary: "PostgreSQL does not answer" });
+        const human = await operator.ops("status");
+        expect(human.stdout).to.match(/^ +- alert KeelPostgresDown \(critical\) firing since /m);
+        // Alertmanager waits 30 s to group alerts before its first mail.
+        const sent = await eventually("the KeelPostgresDown mail", 90, () =>
+          Promise.resolve(mail().find((m) => m.data.includes("KeelPostgresDown"))),
+        );
+        expect(sent.to).to.deep.equal([alertEmail]);
+        expect(sent.data).to.match(/^Subject: .*KeelPostgresDown/m);
+        console.log(
+          `      alert firing and mailed ${((Date.now() - stoppedAt) / 1000).toFixed(0)} s after Postgres stopped`,
+        );
       } finally {
         await sh(standin, "systemctl start postgresql@17-main");
       }
       await waitInside(standin, statusOf("http://127.0.0.1:3001/ready"), "200", 30);
       await waitInside(standin, statusOf("http://127.0.0.1:3002/ready"), "200", 30);
-      expect((await operator.ops("status")).status).to.equal(0);
+      // The alert resolves at the first evaluation after a scrape finds PostgreSQL up again.
+      await eventually("ops status all well again", 90, async () =>
+        (await operator.ops("status")).status === 0 ? true : undefined,
+      );
     });
 
     it("when a request is made through nginx, then logs api and logs nginx find it by its request id", async () => {
@@ -143,6 +201,57 @@ export function describeOperatorAccess(context: () => OperatorContext): void {
       const lines = raw.stdout.trim().split("\n");
       expect(lines).to.have.length(1);
       expect(JSON.parse(lines[0] ?? "")).to.include({ requestId: id, status: 401 });
+    });
+
+    it("when the operator opens the dashboard, then Prometheus answers through the tunnel and scrapes every target", async () => {
+      const { operator } = context();
+      const port = 19090;
+      const tunnel = operator.background("dashboard", "--listen", String(port));
+      try {
+        const ready = await eventually("Prometheus through the tunnel", 30, () =>
+          fetch(`http://127.0.0.1:${port}/-/ready`).then(
+            (r) => (r.ok ? r.text() : undefined),
+            () => undefined,
+          ),
+        );
+        expect(ready).to.match(/Prometheus Server is Ready/);
+        // The backup and certificate jobs are scraped every two minutes.
+        const jobs = await eventually("every target scraped and up", 150, async () => {
+          const answer = (await fetch(`http://127.0.0.1:${port}/api/v1/targets`).then((r) =>
+            r.json(),
+          )) as { data: { activeTargets: { labels: { job: string }; health: string }[] } };
+          const health = answer.data.activeTargets.map((t) => `${t.labels.job} ${t.health}`);
+          return health.every((h) => h.endsWith(" up")) ? health.sort() : undefined;
+        });
+        expect(jobs).to.deep.equal([
+          "api up",
+          "api up",
+          "backup up",
+          "nginx up",
+          "node up",
+          "postgres up",
+          "redis up",
+          "tls up",
+        ]);
+      } finally {
+        tunnel.stop();
+      }
+    });
+
+    it("when the operator follows the API's log, then a request made through nginx shows up while it runs", async () => {
+      const { operator, outside } = context();
+      const id = `ops-follow-${Date.now()}`;
+      const follow = operator.background("logs", "api", "--follow", "--grep", id);
+      try {
+        // Asked again every second: the first requests may come before the follow has started.
+        const line = await eventually("the request in the followed log", 30, async () => {
+          await outside.api("/v1/systems", { headers: { "x-request-id": id } });
+          return follow.lines.find((l) => l.includes(id));
+        });
+        expect(line).to.match(new RegExp(`  401  GET /v1/systems  \\d+ ms  \\[${id}\\]`));
+      } finally {
+        follow.stop();
+      }
     });
 
     it("when the operator lists the releases, then the active one is marked and when it arrived is known", async () => {

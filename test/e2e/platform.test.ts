@@ -60,9 +60,13 @@ const SERVICES = [
   "nginx.service",
   "keel-api@1.service",
   "keel-api@2.service",
+  ...MONITORING_UNITS,
 ];
 
 const WATCH_SECONDS = 15;
+/** The test's SMTP server, on loopback in the stand-in's network namespace. */
+const SMTP_PORT = 2525;
+const ALERT_EMAIL = "ops@standin.test";
 
 // Generous edge limits so the load generator measures availability, not nginx's limiter; the
 // sign-in zone keeps its default so the verification suite can exceed it, and the API's
@@ -70,6 +74,8 @@ const WATCH_SECONDS = 15;
 const STACK = {
   // Long enough for the load generator to send a few thousand requests through a new release.
   releaseWatchSeconds: WATCH_SECONDS,
+  alertEmail: ALERT_EMAIL,
+  smtp: { host: "127.0.0.1", port: SMTP_PORT, from: "keel@standin.test", requireTls: false },
   rateLimits: {
     edgeApiPerSecond: 2000,
     edgeApiBurst: 2000,
@@ -104,6 +110,7 @@ describe("Keel on a Debian 13 stand-in", function () {
   /** The verification suite's context: it keeps the user it registers. */
   let outside: VerifyContext;
   const operator = new OperatorKey();
+  const sink = new SmtpSink();
 
   const load = () =>
     startLoad({ url: baseUrl, ca, lookup: standin.lookup, apiKey: secrets.adminApiKey });
@@ -117,6 +124,7 @@ describe("Keel on a Debian 13 stand-in", function () {
   before(async () => {
     const release = await buildRelease(ROOT);
     standin = await bootStandin({ forwardPorts: [PROBE_PORT] });
+    await sink.start(standin.namespace, SMTP_PORT);
     values = standinValues(standin, release, { ...STACK, operatorKeys: [operator.publicKey] });
     operator.target(standin);
     firstRelease = release.id;
@@ -136,6 +144,7 @@ describe("Keel on a Debian 13 stand-in", function () {
   });
 
   after(async () => {
+    sink.stop();
     await standin?.stop();
     operator.remove();
   });
@@ -157,10 +166,23 @@ describe("Keel on a Debian 13 stand-in", function () {
   });
 
   describe("from inside the server", () => {
-    it("when listening sockets are listed, then Postgres and Redis listen on loopback only", async () => {
+    it("when listening sockets are listed, then Postgres, Redis and the metrics store listen on loopback only", async () => {
       const lines = (await sh(standin, "ss -Hltn")).trim().split("\n");
       const local = lines.map((line) => line.trim().split(/\s+/)[3] ?? "");
-      for (const port of ["5432", "6379"]) {
+      // Postgres, Redis, the metrics store, its exporters and Keel's metrics listeners.
+      for (const port of [
+        "5432",
+        "6379",
+        "9090",
+        "9093",
+        "9100",
+        "9113",
+        "9121",
+        "9180",
+        "9187",
+        "9188",
+        "9189",
+      ]) {
         const addresses = local.filter((a) => a.endsWith(`:${port}`));
         expect(addresses, port).to.not.be.empty;
         for (const address of addresses) expect(address, port).to.match(/^(127\.0\.0\.1|\[::1\]):/);
@@ -201,6 +223,7 @@ describe("Keel on a Debian 13 stand-in", function () {
         "logrotate.service": 3.0,
         "sysstat-collect.service": 3.0,
         "keel-debsums.service": 3.0,
+        ...Object.fromEntries(MONITORING_UNITS.map((unit) => [unit, 3.0])),
         // Root shells that install packages: only what that leaves out (hardening.ts).
         "ssh.service": 8.6,
         "apt-daily-upgrade.service": 8.6,
@@ -618,7 +641,7 @@ rm -f "$p"; echo "found=$found"`;
       expect(run.output).to.include(`current release ${next.id} (was ${previous.id})`);
       expect(run.output).to.match(
         new RegExp(
-          `watch: \\d+ requests in ${WATCH_SECONDS} s, 0 with a 5xx \\(error rate 0\\.000\\), p99 \\d+ ms; release ${next.id} stays`,
+          `watch: \\d+ requests in ${WATCH_SECONDS} s, 0 with a 5xx \\(error rate 0\\.000\\), p99 \\d+ ms \\(previous release \\d+ ms, bound \\d+ ms\\); release ${next.id} stays`,
         ),
       );
       expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
@@ -711,7 +734,7 @@ rm -f "$p"; echo "found=$found"`;
         "for i in 1 2 3 4 5 6; do d=/srv/keel/releases/00000000stale00$i; mkdir -p $d; touch -d 2020-01-0$i $d; done",
       );
       const run = await runStep(standin, "api", values, secrets);
-      expect(run.output.match(/removed old release/g)).to.have.length(5);
+      expect(run.output.match(/removed old release/g)).to.have.length(6);
       const left = (await sh(standin, "ls /srv/keel/releases")).trim().split("\n");
       expect(left).to.have.length(5);
       expect(left).to.include(values.release.id);
@@ -725,6 +748,8 @@ rm -f "$p"; echo "found=$found"`;
     operator,
     outside,
     activeRelease: () => values.release.id,
+    mail: () => sink.received,
+    alertEmail: ALERT_EMAIL,
   }));
 
   describe("faults", () => {
@@ -779,7 +804,7 @@ rm -f "$p"; echo "found=$found"`;
   });
 
   describe("rotating the secrets (keel:secretsGeneration)", () => {
-    it("when every generated secret changes, then postgres, redis and api re-run in that order under load with no failed request, and after the api step the old Postgres and Redis passwords and the old admin key are refused while a token of the old JWT key still works", async () => {
+    it("when every generated secret changes, then postgres, redis, api and monitoring re-run in that order under load with no failed request, and after the api step the old Postgres and Redis passwords and the old admin key are refused while a token of the old JWT key still works", async () => {
       // As keel:secretsGeneration does: every generated secret but the backup passphrase.
       const rotated = {
         ...standinSecrets(standin.s3, standin.backupS3),
@@ -789,7 +814,8 @@ rm -f "$p"; echo "found=$found"`;
         (name) =>
           buildStep(name, values, secrets).trigger !== buildStep(name, values, rotated).trigger,
       );
-      expect(changed).to.deep.equal(["postgres", "redis", "api"]);
+      // monitoring: the Redis exporter's password derives from the API's.
+      expect(changed).to.deep.equal(["postgres", "redis", "api", "monitoring"]);
 
       // A user signed in before the rotation: the token is signed with the old JWT key.
       const login = await outside.json("POST", "/v1/auth/login", {
@@ -839,6 +865,12 @@ rm -f "$p"; echo "found=$found"`;
         }
         if (name === "api") apiRun = run;
       }
+      await waitInside(
+        standin,
+        "curl -s http://127.0.0.1:9121/metrics | grep '^redis_up '",
+        "redis_up 1",
+        30,
+      );
       const result = await traffic.stop();
       log(`${result.ok} requests during the rotation, ${result.failed} failed`);
       expectNoFailures(result);

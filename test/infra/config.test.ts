@@ -9,6 +9,7 @@ import {
   closestKey,
   ConfigError,
   DEFAULT_RATE_LIMITS,
+  type ConfigProblem,
   isPlaceholder,
   LETS_ENCRYPT_DIRECTORY,
   normaliseCidr,
@@ -310,6 +311,117 @@ describe("stack configuration", () => {
       parseSettings({ ...stagingConfig(), existingHost: "vm.keel-ci.dev" }).existingHost,
     ).to.equal("vm.keel-ci.dev");
     expect(problemsOf({ existingHost: "not a host!" })[0]).to.include("keel:existingHost must be");
+  });
+
+  describe("alert mail (keel:smtp, keel:smtpPassword)", () => {
+    const SMTP = { host: "smtp.keel-ci.dev", from: "alerts@keel-ci.dev" };
+    /** Problems with keel:smtp set to `smtp`, and keel:smtpPassword when `password`. */
+    const smtpProblems = (smtp: unknown, password = false): ConfigProblem[] =>
+      checkSettings({
+        ...stagingConfig(),
+        smtp,
+        ...(password ? { smtpPassword: "set" } : {}),
+      }).problems;
+
+    it("when keel:smtp is not set, then there is no SMTP server and alerts go to alertEmail", () => {
+      const settings = parseSettings(stagingConfig());
+      expect(settings.smtp).to.equal(undefined);
+      expect(settings.alertEmail).to.equal("ops@keel-ci.dev");
+    });
+
+    it("when keel:smtp gives only host and from (as JSON text too), then port is 587, requireTls true and username empty", () => {
+      for (const smtp of [SMTP, JSON.stringify(SMTP)]) {
+        expect(parseSettings({ ...stagingConfig(), smtp }).smtp).to.deep.equal({
+          host: "smtp.keel-ci.dev",
+          port: 587,
+          username: "",
+          from: "alerts@keel-ci.dev",
+          requireTls: true,
+        });
+      }
+    });
+
+    it("when keel:smtp sets every field, then each is kept", () => {
+      const smtp = {
+        ...SMTP,
+        host: "49.13.87.25",
+        port: 465,
+        username: "alerts",
+        requireTls: false,
+      };
+      const settings = parseSettings({ ...stagingConfig(), smtp, smtpPassword: "set" });
+      expect(settings.smtp).to.deep.equal({ ...smtp, from: "alerts@keel-ci.dev" });
+    });
+
+    for (const port of [0, 65536, 587.5, "submission"]) {
+      it(`when keel:smtp's port is ${JSON.stringify(port)}, then the field and its range are named`, () => {
+        expect(smtpProblems({ ...SMTP, port })).to.deep.equal([
+          {
+            key: "smtp",
+            message: `keel:smtp field port must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`,
+          },
+        ]);
+      });
+    }
+
+    it("when keel:smtp's from is not an e-mail address, then it is refused", () => {
+      expect(smtpProblems({ ...SMTP, from: "alerts.keel-ci.dev" })).to.deep.equal([
+        {
+          key: "smtp",
+          message: 'keel:smtp field from must be an email address, got "alerts.keel-ci.dev"',
+        },
+      ]);
+    });
+
+    it("when keel:smtp lacks host and from, then each is required with the command that sets it", () => {
+      expect(smtpProblems({ port: 25 }).map((p) => p.message)).to.deep.equal([
+        "keel:smtp field host is required: set it with `pulumi config set --path 'keel:smtp.host' …`",
+        "keel:smtp field from is required: set it with `pulumi config set --path 'keel:smtp.from' …`",
+      ]);
+    });
+
+    it("when keel:smtp's host is neither a host name nor an address, then it is refused", () => {
+      expect(smtpProblems({ ...SMTP, host: "smtp server" }).map((p) => p.message)).to.deep.equal([
+        'keel:smtp field host must be the SMTP server\'s host name or IP address, got "smtp server"',
+      ]);
+    });
+
+    it("when keel:smtp has an unknown field, then it is named with the known ones", () => {
+      expect(smtpProblems({ ...SMTP, tls: true, password: "x" })).to.deep.equal([
+        {
+          key: "smtp",
+          message:
+            'keel:smtp has an unknown field "tls"; known fields: host, port, username, from, requireTls',
+        },
+        {
+          key: "smtp",
+          message:
+            'keel:smtp has an unknown field "password"; known fields: host, port, username, from, requireTls',
+        },
+      ]);
+    });
+
+    it("when keel:smtpPassword is set without keel:smtp, then it is refused with both ways out", () => {
+      expect(checkSettings({ ...stagingConfig(), smtpPassword: "set" }).problems).to.deep.equal([
+        {
+          key: "smtpPassword",
+          message:
+            "keel:smtpPassword is set, but keel:smtp is not, so no mail would be sent with it: set keel:smtp (`pulumi config set --path 'keel:smtp.host' …` and `--path 'keel:smtp.from' …`), or remove the password (`pulumi config rm keel:smtpPassword`)",
+        },
+      ]);
+    });
+
+    it("when keel:smtp has a username but keel:smtpPassword is not set, then the password is required, as a secret", () => {
+      const smtp = { ...SMTP, username: "alerts" };
+      expect(smtpProblems(smtp)).to.deep.equal([
+        {
+          key: "smtpPassword",
+          message:
+            'keel:smtpPassword is required with keel:smtp field username ("alerts"): set it with `pulumi config set --secret keel:smtpPassword …`, or remove the username if the server needs no login',
+        },
+      ]);
+      expect(smtpProblems(smtp, true)).to.deep.equal([]);
+    });
   });
 
   describe("unknown keys", () => {

@@ -32,6 +32,8 @@ const MOCK_SECRETS: SecretValues = {
   backupSecretAccessKey: createHash("sha256").update(MOCK_TOKEN_VALUE).digest("hex"),
   // It never rotates: no keepers, so the mocks hand it out for generation "".
   backupCipherPass: mockPassword("keel-secrets-backup-cipher-pass", ""),
+  // keel:smtpPassword is not set: the program hands the steps "" (as a secret).
+  smtpPassword: "",
 };
 
 /** The settings the program validated: every key but the secret one. */

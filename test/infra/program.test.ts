@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { bucketResource, EMPTY_BUCKET_COMMAND } from "../../infra/storage";
 import { REACH_COMMAND } from "../../provisioning/reach";
 import { decodePayload } from "../../provisioning/payload";
-import { STEP_NAMES } from "../../provisioning/steps";
+import { STEP_NAMES, STEPS } from "../../provisioning/steps";
 import {
   byType,
   isSecretInput,
@@ -49,6 +49,26 @@ async function failureOf(config: Record<string, unknown>): Promise<ProgramFailur
 
 function command(run: ProgramRun, step: string): Registered {
   return one(run, COMMAND, `keel-provisioning-${step}`);
+}
+
+/**
+ * What a resource's inputs hold in plain text: secrets left out, and a plain payload on stdin
+ * decoded, so a secret inside one of its files shows.
+ */
+function plainText(value: unknown): string {
+  if (isSecretInput(value)) return "";
+  if (Array.isArray(value)) return value.map(plainText).join("\n");
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value)
+      .map(([key, v]) => `${key}: ${plainText(v)}`)
+      .join("\n");
+  }
+  if (typeof value !== "string") return String(value);
+  try {
+    return [value, ...decodePayload(value).map((f) => f.content)].join("\n");
+  } catch {
+    return value;
+  }
 }
 
 function triggerOf(run: ProgramRun, step: string): string {
@@ -213,7 +233,7 @@ describe("the Pulumi program under mocks", () => {
   });
 
   it("when a step handles secrets, then its stdin and trigger are secret and its output hidden", () => {
-    for (const step of ["postgres", "redis", "api"]) {
+    for (const step of ["postgres", "redis", "api", "monitoring"]) {
       const registered = command(staging, step);
       expect(isSecretInput(registered.inputs.stdin), `${step} stdin`).to.equal(true);
       expect(registered.inputs.logging, step).to.equal("none");
@@ -287,7 +307,7 @@ describe("the Pulumi program under mocks", () => {
       const changed = STEP_NAMES.filter(
         (step) => triggerOf(staging, step) !== triggerOf(rotated, step),
       );
-      expect(changed).to.deep.equal(["postgres", "redis", "api"]);
+      expect(changed).to.deep.equal(["postgres", "redis", "api", "monitoring"]);
     });
   });
 
@@ -334,7 +354,7 @@ describe("the Pulumi program under mocks", () => {
 
     const cases = [
       { field: "postgres", resource: "keel-secrets-postgres", steps: ["postgres", "api"] },
-      { field: "redis", resource: "keel-secrets-redis", steps: ["redis", "api"] },
+      { field: "redis", resource: "keel-secrets-redis", steps: ["redis", "api", "monitoring"] },
       { field: "jwt", resource: "keel-secrets-jwt", steps: ["api"] },
       { field: "adminApiKey", resource: "keel-secrets-admin-api-key", steps: ["api"] },
       { field: "evidenceToken", resource: "keel-storage-token", steps: ["api"] },
@@ -635,6 +655,46 @@ describe("the Pulumi program under mocks", () => {
     });
   });
 
+  describe("alert mail (keel:smtp, keel:smtpPassword)", () => {
+    const PASSWORD = "SmtpMockPassword0123456789abcdef";
+    let run: ProgramRun;
+    before(async () => {
+      run = await runProgram({
+        ...stagingConfig(),
+        smtp: { host: "smtp.keel-ci.dev", username: "alerts", from: "alerts@keel-ci.dev" },
+        smtpPassword: PASSWORD,
+      });
+    });
+
+    it("when keel:smtpPassword is set, then it reaches the provisioning only as a secret", () => {
+      expect(run.provisioningSecrets.smtpPassword).to.deep.equal({ value: PASSWORD, secret: true });
+      // The steps that declare it get it on a secret stdin, with their output hidden.
+      const holders: string[] = [];
+      for (const step of STEPS.filter((s) => s.secrets.includes("smtpPassword"))) {
+        const registered = command(run, step.name);
+        expect(isSecretInput(registered.inputs.stdin), `${step.name} stdin`).to.equal(true);
+        expect(registered.inputs.logging, step.name).to.equal("none");
+        holders.push(
+          ...decodePayload(plain(registered.inputs.stdin) as string)
+            .filter((f) => f.content.includes(PASSWORD))
+            .map((f) => `${step.name}:${f.path}`),
+        );
+      }
+      expect(holders, "files holding the password").not.to.deep.equal([]);
+      // Nothing else holds it in plain: no input of any resource, no stack output.
+      expect(run.resources.length).to.be.greaterThan(10);
+      for (const registered of run.resources) {
+        expect(plainText(registered.inputs), registered.name).not.to.include(PASSWORD);
+      }
+      expect(JSON.stringify(run.outputs)).not.to.include(PASSWORD);
+      expect(run.secretOutputs).to.deep.equal(["adminApiKey", "backupPassphrase"]);
+    });
+
+    it("when keel:smtpPassword is not set, then the provisioning gets an empty secret", () => {
+      expect(staging.provisioningSecrets.smtpPassword).to.deep.equal({ value: "", secret: true });
+    });
+  });
+
   describe("with retainData", () => {
     /** retainOnDelete of the volume and of the two buckets. */
     const retained = (run: ProgramRun) =>
@@ -729,6 +789,16 @@ describe("the Pulumi program under mocks", () => {
         "a volume to adopt for an existing host",
         { adoptVolumeId: "506f78a4-e098-11e5-ad9f-000f53306ae1", existingHost: "49.13.87.210" },
         /keel:adoptVolumeId has no meaning with keel:existingHost/,
+      ],
+      [
+        "an SMTP password without keel:smtp",
+        { smtpPassword: "SmtpMockPassword0123456789abcdef" },
+        /keel:smtpPassword is set, but keel:smtp is not/,
+      ],
+      [
+        "an SMTP username without keel:smtpPassword",
+        { smtp: { host: "smtp.keel-ci.dev", username: "alerts", from: "alerts@keel-ci.dev" } },
+        /keel:smtpPassword is required with keel:smtp field username \("alerts"\): set it with `pulumi config set --secret keel:smtpPassword …`/,
       ],
       [
         "a restore time without its offset",

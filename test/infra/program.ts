@@ -3,6 +3,7 @@
 // one provider call the program is known to make; any other call fails the run.
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type * as component from "../../provisioning/component";
 
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -23,6 +24,11 @@ export interface ProgramRun {
   /** Names of the stack outputs that are secret. */
   readonly secretOutputs: string[];
   readonly calls: string[];
+  /**
+   * Each secret the program handed `new Provisioning(...)`, resolved: its value and whether it
+   * was a secret Output. Recorded by a subclass the program constructs instead.
+   */
+  readonly provisioningSecrets: Record<string, { value: unknown; secret: boolean }>;
 }
 
 /** The program threw; `resources` is what it had registered by then. */
@@ -117,7 +123,11 @@ export async function runProgram(
   const calls: string[] = [];
   const options = new Map<string, { dependsOn: string[]; options: pulumi.CustomResourceOptions }>();
 
-  pulumi.runtime.setAllConfig(toConfig(config), ["keel:sshPrivateKey", "keel:backupPassphrase"]);
+  pulumi.runtime.setAllConfig(toConfig(config), [
+    "keel:sshPrivateKey",
+    "keel:backupPassphrase",
+    "keel:smtpPassword",
+  ]);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
@@ -151,6 +161,8 @@ export async function runProgram(
   const entry = require.resolve(resolve(root, "index.ts"));
   delete require.cache[entry];
   let program: Record<string, pulumi.Output<unknown> | string> = {};
+  const recorded: { args?: component.ProvisioningArgs } = {};
+  const restoreProvisioning = recordProvisioning(recorded);
   try {
     // As `pulumi up` does: the program runs inside the root stack resource.
     await pulumi.runtime.runInPulumiStack(() => {
@@ -170,6 +182,8 @@ export async function runProgram(
   } catch (err) {
     await pulumi.runtime.disconnect();
     throw new ProgramFailure(err, resources);
+  } finally {
+    restoreProvisioning();
   }
   const outputs: Record<string, unknown> = {};
   const secretOutputs: string[] = [];
@@ -181,9 +195,43 @@ export async function runProgram(
       outputs[name] = value;
     }
   }
+  const provisioningSecrets: ProgramRun["provisioningSecrets"] = {};
+  for (const [name, value] of Object.entries(recorded.args?.secrets ?? {})) {
+    const output = pulumi.output(value);
+    provisioningSecrets[name] = {
+      value: await promiseOf(output),
+      secret: await pulumi.isSecret(output),
+    };
+  }
   // Wait until every registration queued behind an apply has reached the mock monitor.
   await pulumi.runtime.disconnect();
-  return { resources, outputs, secretOutputs, calls };
+  return { resources, outputs, secretOutputs, calls, provisioningSecrets };
+}
+
+/**
+ * Makes index.ts, required afresh, construct a Provisioning that records its args in `into`;
+ * returns what puts the real class back.
+ */
+function recordProvisioning(into: { args?: component.ProvisioningArgs }): () => void {
+  const path = require.resolve(resolve(root, "provisioning", "component.ts"));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const real = require(path) as typeof component;
+  const cached = require.cache[path];
+  if (cached === undefined) throw new Error(`${path} is not in the require cache`);
+  class Recording extends real.Provisioning {
+    constructor(
+      name: string,
+      args: component.ProvisioningArgs,
+      opts?: pulumi.ComponentResourceOptions,
+    ) {
+      super(name, args, opts);
+      into.args = args;
+    }
+  }
+  cached.exports = { ...real, Provisioning: Recording };
+  return () => {
+    cached.exports = real;
+  };
 }
 
 /** Resolves an Output's value (undefined while unknown). */

@@ -47,6 +47,7 @@ export function secretValues(overrides: Partial<SecretValues> = {}): SecretValue
     backupAccessKeyId: "BackupKeyId000000000000000000007",
     backupSecretAccessKey: "BackupSecret0000000000000000000000000000000000000000000000000008",
     backupCipherPass: "BackupPass000000000000000000000000000000000000000000000000000009",
+    smtpPassword: "SmtpPass00000000000000000000000000000010",
     ...overrides,
   };
 }

@@ -120,9 +120,9 @@ describe("rendered files", () => {
     }
   });
 
-  it("when operators' keys are rendered, then each runs keel-ops only, and sshd forces the same for the account", () => {
-    expect(read("etc/ssh/keel-operator-keys").split("\n").slice(1)).to.deep.equal([
-      'restrict,command="/usr/local/sbin/keel-ops" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoldenOperatorKeyForTestsOnly ops@golden',
+  it("when operators' keys are rendered, then each runs keel-ops only or tunnels to the metrics UI, and sshd forces the same for the account", () => {
+    expect(read("etc/ssh/keel-operator-keys").split("\n").slice(2)).to.deep.equal([
+      'restrict,port-forwarding,permitopen="127.0.0.1:9090",command="/usr/local/sbin/keel-ops" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoldenOperatorKeyForTestsOnly ops@golden',
       "",
     ]);
     const sshd = read("etc/ssh/sshd_config.d/00-keel.conf");
@@ -137,7 +137,13 @@ describe("rendered files", () => {
       "\tForceCommand /usr/local/sbin/keel-ops",
       "\tPermitTTY no",
       "\tPermitUserRC no",
-      "\tDisableForwarding yes",
+      "\tAllowTcpForwarding local",
+      "\tPermitOpen 127.0.0.1:9090",
+      "\tPermitListen none",
+      "\tAllowStreamLocalForwarding no",
+      "\tAllowAgentForwarding no",
+      "\tX11Forwarding no",
+      "\tPermitTunnel no",
     ]);
     expect(read("etc/default/keel-ops")).to.match(/^API_HOST=api\.keel-ci\.dev$/m);
   });

@@ -2,15 +2,23 @@
 // cached by the stand-in harness): systemd scores the units merged with Debian's own, and nginx,
 // sshd and nft accept the configuration — the tools and versions of the real server, no boot.
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { renderStack } from "../../tools/render";
 import { CIPHERS, HOST_KEY_ALGORITHMS, KEX_ALGORITHMS, MACS } from "../../provisioning/render/sshd";
+import {
+  ALERT_RULES_LIST,
+  ALERTMANAGER_CONFIG,
+  MONITORING_UNITS,
+  renderAlertmanagerConfig,
+  SMTP_PASSWORD_FILE,
+} from "../../provisioning/render/monitoring";
 
 const HARNESS = join(__dirname, "..", "..", "local", "standin", "standin.sh");
 const STACK_FILE = join(__dirname, "fixtures", "Pulumi.golden.yaml");
+const RULE_TESTS = join(__dirname, "fixtures", "alert-rules.test.yml");
 const API_HOST = "api.keel-ci.dev";
 
 interface Run {
@@ -103,11 +111,13 @@ describe("rendered files on Debian 13", function () {
     "sysstat-collect.service",
     "sysstat-summary.service",
     "sysstat-rotate.service",
+    ...MONITORING_UNITS,
   ]) {
     it(`when ${unit} is scored with Keel's drop-in, then it is at most 3.0 and better than Debian's`, () => {
       const dropInDir = unit.startsWith("postgresql@") ? "postgresql@.service" : unit;
       const hardened = exposure(unit);
       const stock = withoutDropIn(dropInDir, () => exposure(unit));
+      console.log(`      ${unit}: ${stock} -> ${hardened}`);
       expect(hardened).to.be.at.most(3.0);
       expect(hardened).to.be.below(stock);
     });
@@ -119,6 +129,7 @@ describe("rendered files on Debian 13", function () {
     "keel-restore-drill.service",
     "keel-backup-watch.service",
     "keel-backup-metrics@0.service",
+    "keel-tls-metrics@0.service",
   ]) {
     it(`when ${unit} is scored, then its exposure is at most 2.5`, () => {
       const score = exposure(unit);
@@ -191,6 +202,83 @@ describe("rendered files on Debian 13", function () {
       "hostkey /etc/ssh/ssh_host_ed25519_key",
       "hostkey /etc/ssh/ssh_host_rsa_key",
     ]);
+  });
+
+  it("when promtool 2.53 checks Prometheus's configuration, then it and the alert rules it names are valid", () => {
+    const run = chroot("promtool", "check", "config", "/etc/prometheus/prometheus.yml");
+    expect(run.output).to.include("SUCCESS: /etc/prometheus/prometheus.yml is valid");
+    expect(run.output).to.include(`SUCCESS: ${ALERT_RULES_LIST.length} rules found`);
+    expect(run.status).to.equal(0);
+  });
+
+  it("when promtool runs the alert rules' unit tests, then every alert fires on its test series and not on the near misses", () => {
+    const tests = readFileSync(RULE_TESTS, "utf8");
+    // Every alert has a test in which it fires.
+    for (const rule of ALERT_RULES_LIST) {
+      expect(tests, rule.alert).to.match(
+        new RegExp(`alertname: ${rule.alert}\\n\\s+exp_alerts:\\n\\s+- exp_labels`),
+      );
+    }
+    writeFileSync(join(root, "tmp/alert-rules.test.yml"), tests);
+    const run = chroot("promtool", "test", "rules", "/tmp/alert-rules.test.yml");
+    expect(run.output).to.include("SUCCESS");
+    expect(run.status).to.equal(0);
+  });
+
+  it("when an alert's test expects another value, then promtool fails (the tests can fail)", () => {
+    const tests = readFileSync(RULE_TESTS, "utf8").replace("33.33%", "34%");
+    writeFileSync(join(root, "tmp/alert-rules.test.yml"), tests);
+    const run = chroot("promtool", "test", "rules", "/tmp/alert-rules.test.yml");
+    expect(run.output).to.include("FAILED");
+    expect(run.status).to.not.equal(0);
+  });
+
+  it("when amtool checks Alertmanager's configuration without and with SMTP, then it accepts both", () => {
+    const check = () => chroot("amtool", "check-config", ALERTMANAGER_CONFIG);
+    const without = check();
+    expect(without.output).to.include("SUCCESS");
+    expect(without.status).to.equal(0);
+    const rendered = readFileSync(join(root, ALERTMANAGER_CONFIG.slice(1)), "utf8");
+    try {
+      writeFileSync(join(root, SMTP_PASSWORD_FILE.slice(1)), "not-a-real-password");
+      writeFileSync(
+        join(root, ALERTMANAGER_CONFIG.slice(1)),
+        renderAlertmanagerConfig({
+          email: "ops@keel-ci.dev",
+          smtp: {
+            host: "smtp.keel-ci.dev",
+            port: 587,
+            username: "alerts",
+            from: "keel@keel-ci.dev",
+            requireTls: true,
+          },
+        }),
+      );
+      const withSmtp = check();
+      expect(withSmtp.output).to.include("SUCCESS");
+      expect(withSmtp.output).to.match(/1 receivers/);
+      expect(withSmtp.status).to.equal(0);
+    } finally {
+      writeFileSync(join(root, ALERTMANAGER_CONFIG.slice(1)), rendered);
+      rmSync(join(root, SMTP_PASSWORD_FILE.slice(1)), { force: true });
+    }
+  });
+
+  it("when sshd's effective settings for keel-ops are read, then its only forwarding is the tunnel to the metrics UI", () => {
+    chroot("ssh-keygen", "-A");
+    mkdirSync(join(root, "run/sshd"), { recursive: true });
+    const effective = chroot(
+      "sshd",
+      "-T",
+      "-C",
+      "user=keel-ops,host=client,addr=198.51.100.7",
+    ).output;
+    expect(effective).to.match(/^forcecommand \/usr\/local\/sbin\/keel-ops$/m);
+    expect(effective).to.match(/^allowtcpforwarding local$/m);
+    expect(effective).to.match(/^permitopen 127\.0\.0\.1:9090$/m);
+    expect(effective).to.match(/^permitlisten none$/m);
+    expect(effective).to.match(/^allowstreamlocalforwarding no$/m);
+    expect(effective).to.match(/^permittty no$/m);
   });
 
   it("when nft checks the host firewall, then it accepts the ruleset", () => {

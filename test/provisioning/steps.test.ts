@@ -38,6 +38,7 @@ describe("provisioning steps", () => {
       "nginx",
       "api",
       "backups",
+      "monitoring",
       "restore",
     ]);
   });
@@ -63,9 +64,9 @@ describe("provisioning steps", () => {
       {},
       ["api"],
     ],
-    ["the instance count", { apiInstances: 3 }, {}, ["nginx", "api"]],
+    ["the instance count", { apiInstances: 3 }, {}, ["nginx", "api", "monitoring"]],
     ["the SSH allow-list", { sshAllowCidrs: ["198.51.100.8/32"] }, {}, ["base"]],
-    ["the memory", { memoryMb: 8192 }, {}, ["base", "postgres", "redis", "api"]],
+    ["the memory", { memoryMb: 8192 }, {}, ["base", "postgres", "redis", "api", "monitoring"]],
     ["the ACME server", { acmeServer: "https://localhost:14000/dir" }, {}, ["nginx"]],
     ["the API release", { release: { id: "fedcba9876543210", archive: "/x.tar.gz" } }, {}, ["api"]],
     ["the data volume", { dataDevice: "" }, {}, ["base"]],
@@ -80,7 +81,7 @@ describe("provisioning steps", () => {
       "the Redis password",
       {},
       { redisPassword: "RotatedRedis000000000000000000000000000002" },
-      ["redis", "api"],
+      ["redis", "api", "monitoring"],
     ],
     [
       "the JWT secret",
@@ -111,8 +112,27 @@ describe("provisioning steps", () => {
       "the SSH user",
       { sshUser: "deploy" },
       {},
-      ["wait", "base", "postgres", "redis", "nginx", "api", "backups", "restore"],
+      ["wait", "base", "postgres", "redis", "nginx", "api", "backups", "monitoring", "restore"],
     ],
+    [
+      "the alert mail's SMTP server",
+      {
+        alerts: {
+          email: "ops@example.com",
+          smtp: {
+            host: "smtp.example.com",
+            port: 587,
+            username: "alerts",
+            from: "keel@example.com",
+            requireTls: true,
+          },
+        },
+      },
+      {},
+      ["monitoring"],
+    ],
+    // Without an SMTP login the password goes nowhere: nothing re-runs.
+    ["the SMTP password without keel:smtp", {}, { smtpPassword: "RotatedSmtp00000000000011" }, []],
   ];
   for (const [what, values, secrets, expected] of cases) {
     it(`when ${what} changes, then exactly the triggers of ${expected.join(", ")} change`, () => {

@@ -59,6 +59,7 @@ function healthyStatus(): ServerStatus {
       lastDrillAt: NOW - 7200,
       lastDrillFailureAt: null,
     },
+    alerts: [],
   };
 }
 
@@ -135,6 +136,32 @@ describe("npm run ops: reading keel-ops' answers", () => {
         backup: { ...(never as NonNullable<typeof never>), lastFullAt: null },
       }),
     ).to.deep.equal(["no backup has succeeded yet"]);
+  });
+
+  it("when Prometheus has alerts firing, then each is named with its summary, and the overview lists them", () => {
+    const status: ServerStatus = {
+      ...healthyStatus(),
+      alerts: [
+        {
+          name: "KeelPostgresDown",
+          severity: "critical",
+          summary: "PostgreSQL does not answer",
+          since: NOW - 300,
+        },
+      ],
+    };
+    expect(problems(status)).to.deep.equal([
+      "alert KeelPostgresDown (critical) firing since 2026-12-03 12:08:20 UTC: PostgreSQL does not answer",
+    ]);
+    expect(renderStatus(status)).to.match(/^alerts +KeelPostgresDown \(5 min ago\)$/m);
+  });
+
+  it("when Prometheus does not answer, then that is a problem: no alert could fire", () => {
+    const status: ServerStatus = { ...healthyStatus(), alerts: null };
+    expect(problems(status)).to.deep.equal([
+      "Prometheus does not answer: no alert can fire (prometheus.service)",
+    ]);
+    expect(renderStatus(status)).to.match(/^alerts +unknown: Prometheus does not answer$/m);
   });
 
   it("when releases are listed, then each row says when it arrived and which is active", () => {

@@ -8,7 +8,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { OPERATOR_USER } from "../../provisioning/render/operator";
+import { DASHBOARD_TARGET, OPERATOR_USER } from "../../provisioning/render/operator";
 import { clientOptions, type SshTarget } from "../../local/ssh";
 import { LOCAL_TARGET_FILE } from "./local-target";
 import {
@@ -27,6 +27,9 @@ const USAGE = `usage: npm run ops -- [--stack NAME | --host ADDRESS | --local] [
   releases [--json]      the API releases kept on the server, the active one marked
   logs SOURCE [--since 1h] [--lines 200] [--grep TEXT] [--follow] [--raw]
                          SOURCE: api nginx nginx-errors postgres redis backup ssh system
+  dashboard [--listen PORT]
+                         a tunnel to the server's metrics UI (Prometheus: graphs, alerts,
+                         targets) at http://127.0.0.1:PORT/ (default 9090) until Ctrl-C
 where:
   --stack NAME      the server of Pulumi stack NAME (asks \`pulumi stack output serverIp\`)
   --host ADDRESS    a server by address or name (e.g. one set as keel:existingHost)
@@ -128,6 +131,34 @@ async function collect(target: Connection, request: readonly string[]): Promise<
 
 const out = (text: string): boolean => process.stdout.write(text);
 
+/**
+ * Forwards 127.0.0.1:`listen` here to the metrics UI on the server (the only forwarding the
+ * operator key allows) until the tunnel closes or Ctrl-C; no command runs on the server.
+ */
+function dashboard(target: Connection, listen: string): Promise<number> {
+  if (!/^[1-9][0-9]{0,4}$/.test(listen) || Number(listen) > 65535) {
+    throw new UsageError(`--listen wants a port number, got ${listen}`);
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "ssh",
+      [
+        ...target.sshOptions,
+        "-N",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-L",
+        `127.0.0.1:${listen}:${DASHBOARD_TARGET}`,
+        target.destination,
+      ],
+      { stdio: ["ignore", "inherit", "inherit"] },
+    );
+    out(`metrics UI (Prometheus) at http://127.0.0.1:${listen}/ — Ctrl-C closes the tunnel\n`);
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve(code ?? (signal === "SIGINT" ? 0 : 1)));
+  });
+}
+
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -144,6 +175,7 @@ async function main(): Promise<number> {
       lines: { type: "string" },
       grep: { type: "string" },
       follow: { type: "boolean" },
+      listen: { type: "string" },
     },
   });
   if (values.help === true) {
@@ -183,6 +215,7 @@ async function main(): Promise<number> {
     const show = values.raw === true ? (l: string) => l : prettyLogLine;
     return keelOps(target, request, (l) => out(`${show(l)}\n`));
   }
+  if (verb === "dashboard" && rest.length === 0) return dashboard(target, values.listen ?? "9090");
   throw new UsageError(`unknown command "${positionals.join(" ")}"`);
 }
 

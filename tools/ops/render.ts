@@ -34,6 +34,15 @@ export interface BackupStatus {
   readonly lastDrillFailureAt: number | null;
 }
 
+/** An alert Prometheus has firing (keel-rules.yml). */
+export interface FiringAlert {
+  readonly name: string;
+  readonly severity: string;
+  readonly summary: string;
+  /** When its condition started to hold. */
+  readonly since: number;
+}
+
 /** keel-ops status, as JSON. Times are Unix seconds. */
 export interface ServerStatus {
   readonly server: string;
@@ -55,6 +64,8 @@ export interface ServerStatus {
     readonly swapFreeBytes: number;
   };
   readonly backup: BackupStatus | null;
+  /** Firing alerts; null when Prometheus does not answer. */
+  readonly alerts: readonly FiringAlert[] | null;
 }
 
 export interface ReleaseEntry {
@@ -124,6 +135,15 @@ export function problems(status: ServerStatus): string[] {
       backup.lastDrillFailureAt > (backup.lastDrillAt ?? 0)
     ) {
       found.push(`the last restore drill failed (${utc(backup.lastDrillFailureAt)})`);
+    }
+  }
+  if (status.alerts === null) {
+    found.push("Prometheus does not answer: no alert can fire (prometheus.service)");
+  } else {
+    for (const alert of status.alerts) {
+      found.push(
+        `alert ${alert.name} (${alert.severity}) firing since ${utc(alert.since)}: ${alert.summary}`,
+      );
     }
   }
   return found;
@@ -208,6 +228,14 @@ export function renderStatus(status: ServerStatus): string {
         : `passed ${age(backup.lastDrillAt, now)}${backup.lastDrillFailureAt === null ? "" : `, failed ${age(backup.lastDrillFailureAt, now)}`}`,
     ],
     ["failed units", status.failedUnits.length === 0 ? "none" : status.failedUnits.join(", ")],
+    [
+      "alerts",
+      status.alerts === null
+        ? "unknown: Prometheus does not answer"
+        : status.alerts.length === 0
+          ? "none firing"
+          : status.alerts.map((a) => `${a.name} (${age(a.since, now)})`).join(", "),
+    ],
   ];
   const found = problems(status);
   lines.push(...table(overview), "", "instances", ...table(instances).map((l) => `  ${l}`));

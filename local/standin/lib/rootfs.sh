@@ -10,7 +10,7 @@ readonly ROOTFS_PACKAGES="systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-c
 # The "server" flavour adds the packages Keel's steps install, so that their units can be checked
 # offline (systemd-analyze security) without provisioning anything. The stand-in itself is the
 # bare "standin" flavour: provisioning must work from nothing.
-readonly ROOTFS_SERVER_PACKAGES="nginx,certbot,postgresql-17,postgresql-17-timescaledb,redis-server,nftables,fail2ban,sysstat,logrotate"
+readonly ROOTFS_SERVER_PACKAGES="nginx,certbot,postgresql-17,postgresql-17-timescaledb,redis-server,nftables,fail2ban,sysstat,logrotate,prometheus,prometheus-alertmanager,prometheus-node-exporter,prometheus-postgres-exporter,prometheus-redis-exporter,prometheus-nginx-exporter"
 # The "s3" flavour is not a guest: it holds moto (an S3 server) and nginx (its TLS front), run
 # with chroot beside the guest as the backup bucket, because Debian 12 has no S3 server that
 # serves pgBackRest faithfully (see local/README.md).
