@@ -32,6 +32,7 @@ export const CONFIG_KEYS = [
   "rateLimits",
   "releaseWatchSeconds",
   "releaseMaxErrorRate",
+  "releaseMaxLatencyFactor",
   "apiRelease",
   "backupRetentionFull",
   "backupLockDays",
@@ -932,17 +933,20 @@ function readRestore(r: Reader): string {
 /**
  * After a new API release is on every instance, Keel watches it through nginx for `seconds`
  * (0: not at all) and puts the previous release back when more than `maxErrorRate` of the
- * requests the API answered got a 5xx.
+ * requests the API answered got a 5xx, or when its p99 latency is above `maxLatencyFactor` times
+ * the previous release's (counted from at least 50 ms).
  */
 export interface ReleaseWatch {
   readonly seconds: number;
   readonly maxErrorRate: number;
+  readonly maxLatencyFactor: number;
 }
 
 function readReleaseWatch(r: Reader): ReleaseWatch {
   return {
     seconds: r.integer("releaseWatchSeconds", 60, 0, 900),
     maxErrorRate: r.fraction("releaseMaxErrorRate", 0.1),
+    maxLatencyFactor: r.integer("releaseMaxLatencyFactor", 3, 2, 100),
   };
 }
 

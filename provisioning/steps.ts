@@ -320,6 +320,8 @@ export const STEPS: readonly StepDefinition[] = [
       String(v.releaseWatch.seconds),
       "--max-error-rate",
       String(v.releaseWatch.maxErrorRate),
+      "--max-latency-factor",
+      String(v.releaseWatch.maxLatencyFactor),
     ],
     files: (v, s) => [
       file(API_ENV_FILE, renderApiEnv(v, s), true),

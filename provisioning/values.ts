@@ -44,8 +44,9 @@ export interface ServerValues {
   /** Memory of the server; Postgres, Redis, swap and the API's limits are sized from it. */
   readonly memoryMb: number;
   readonly rateLimits: RateLimits;
-  /** How long a new API release is watched through nginx, and the error rate that rolls it back. */
+  /** How long a new API release is watched through nginx, and the error rate and latency that roll it back. */
   readonly releaseWatch: ReleaseWatch;
+  readonly alerts: AlertValues;
   /** Block device of the data volume, or "" to keep the data directory on the root disk. */
   readonly dataDevice: string;
   readonly storage: StorageValues;

@@ -2,13 +2,14 @@
 # Step "api": unpacks the API release, installs its environment and units, runs the release's
 # migrations once, then restarts the instances one at a time, each gated on its /ready. When
 # an instance of a new release never becomes ready, the previous release is restored. A new
-# release is then watched through nginx for a while; when too many of its answers are 5xx, the
-# previous release is restored the same way and the step fails with the numbers.
+# release is then watched through nginx for a while; when too many of its answers are 5xx, or
+# its p99 latency is too far above the previous release's, the previous release is restored the
+# same way and the step fails with the numbers.
 # Rotated secrets are revoked here, once every instance runs on the new ones: the Postgres
 # login roles of earlier passwords are dropped, and an earlier JWT key is retired in the key
 # ring (it verifies tokens for one more token lifetime, then the API refuses it).
 # Usage: api.sh WORK --release ID --archive PATH --instances N --jwt-keys PATH --token-seconds N
-#   --watch-seconds N --max-error-rate SHARE
+#   --watch-seconds N --max-error-rate SHARE --max-latency-factor N
 set -Eeuo pipefail
 
 # shellcheck source=lib.sh
@@ -26,6 +27,12 @@ readonly READY_TIMEOUT=60
 # with fewer than WATCH_MIN_REQUESTS it cannot judge, and the release stays.
 readonly ACCESS_LOG=/var/log/nginx/access.log
 readonly WATCH_MIN_REQUESTS=20
+# The previous release's latency is that of the last BASELINE_REQUESTS requests nginx passed to
+# it (read from the last BASELINE_BYTES of the log before the release); latencies below
+# LATENCY_FLOOR_MS are noise, so the bound is counted from at least that.
+readonly BASELINE_REQUESTS=2000
+readonly BASELINE_BYTES=$((8 * 1024 * 1024))
+readonly LATENCY_FLOOR_MS=50
 # Exists from an environment or unit change until every instance was restarted on it, so a
 # run that failed half-way still restarts them all the next time.
 readonly RESTART_PENDING=/etc/keel/api.restart-pending
@@ -205,25 +212,41 @@ access_log_size() {
   stat -c %s "${ACCESS_LOG}" 2>/dev/null || printf '0\n'
 }
 
+# jq_log PROGRAM: runs the jq PROGRAM on the access log lines on stdin, with `proxied` (the
+# requests nginx passed to the API) and `p99` (their p99 duration in milliseconds) defined.
+jq_log() {
+  jq -R -s -r 'def proxied: [split("\n")[] | fromjson? | select(.upstream != "")];
+    def p99: (map(.duration) | sort) as $d |
+      if ($d | length) == 0 then 0 else $d[(($d | length) * 0.99 | ceil) - 1] * 1000 | round end;
+    '"$1"
+}
+
 # window_counts START: "TOTAL ERRORS P99_MS" of the requests nginx passed to the API since byte
 # START of its access log (all of it when it was rotated meanwhile).
 window_counts() {
   local start="$1"
   if (($(access_log_size) < start)); then start=0; fi
-  tail -c "+$((start + 1))" "${ACCESS_LOG}" 2>/dev/null | jq -R -s -r '
-    [split("\n")[] | fromjson? | select(.upstream != "")] as $proxied |
-    ($proxied | map(.duration) | sort) as $durations |
-    "\($proxied | length) \($proxied | map(select(.status >= 500)) | length) \(
-      if ($durations | length) == 0 then 0
-      else $durations[(($durations | length) * 0.99 | ceil) - 1] * 1000 | round end)"'
+  tail -c "+$((start + 1))" "${ACCESS_LOG}" 2>/dev/null |
+    jq_log 'proxied | "\(length) \(map(select(.status >= 500)) | length) \(p99)"'
 }
 
-# watch_release ID PREVIOUS INSTANCES SECONDS MAX_RATE: the new release ID serves for SECONDS;
-# when more than MAX_RATE of the requests nginx passed to the API got a 5xx, PREVIOUS goes back
+# baseline_latency END: "COUNT P99_MS" of the last requests nginx passed to the API before byte
+# END of its access log: the release that served them.
+baseline_latency() {
+  head -c "$1" "${ACCESS_LOG}" 2>/dev/null | tail -c "${BASELINE_BYTES}" |
+    jq_log 'proxied | .[-'"${BASELINE_REQUESTS}"':] | "\(length) \(p99)"'
+}
+
+# watch_release ID PREVIOUS INSTANCES SECONDS MAX_RATE MAX_FACTOR BASELINE_END: the new release
+# ID serves for SECONDS; when more than MAX_RATE of the requests nginx passed to the API got a
+# 5xx, or their p99 is above MAX_FACTOR times the previous release's (measured before byte
+# BASELINE_END of the access log, counted from at least LATENCY_FLOOR_MS), PREVIOUS goes back
 # on every instance and the step fails with the numbers.
 watch_release() {
-  local id="$1" previous="$2" instances="$3" seconds="$4" max_rate="$5"
-  local start total errors p99 rate
+  local id="$1" previous="$2" instances="$3" seconds="$4" max_rate="$5" max_factor="$6"
+  local baseline_end="$7"
+  local start total errors p99 rate before before_p99 bound
+  read -r before before_p99 < <(baseline_latency "${baseline_end}")
   start="$(access_log_size)"
   info "watching release ${id} through nginx for ${seconds} s"
   sleep "${seconds}"
@@ -237,14 +260,25 @@ watch_release() {
     restore_previous "${previous}" "${instances}"
     die "release ${id} answered ${errors} of ${total} requests with a 5xx (error rate ${rate}, above keel:releaseMaxErrorRate ${max_rate}; p99 ${p99} ms) in its ${seconds} s watch; rolled back to ${previous}"
   fi
-  info "watch: ${total} requests in ${seconds} s, ${errors} with a 5xx (error rate ${rate}), p99 ${p99} ms; release ${id} stays"
+  local latency="p99 ${p99} ms, previous release too few requests to compare"
+  if ((before >= WATCH_MIN_REQUESTS)); then
+    bound=$((max_factor * (before_p99 > LATENCY_FLOOR_MS ? before_p99 : LATENCY_FLOOR_MS)))
+    if ((p99 > bound)); then
+      restore_previous "${previous}" "${instances}"
+      die "release ${id} answered with a p99 of ${p99} ms, above ${bound} ms (keel:releaseMaxLatencyFactor ${max_factor} times the previous release's ${before_p99} ms, counted from at least ${LATENCY_FLOOR_MS} ms) in its ${seconds} s watch; rolled back to ${previous}"
+    fi
+    latency="p99 ${p99} ms (previous release ${before_p99} ms, bound ${bound} ms)"
+  fi
+  info "watch: ${total} requests in ${seconds} s, ${errors} with a 5xx (error rate ${rate}), ${latency}; release ${id} stays"
 }
 
-# roll_out ID INSTANCES WATCH_SECONDS MAX_RATE
+# roll_out ID INSTANCES WATCH_SECONDS MAX_RATE MAX_FACTOR
 roll_out() {
-  local id="$1" instances="$2" watch_seconds="$3" max_rate="$4"
-  local previous i
+  local id="$1" instances="$2" watch_seconds="$3" max_rate="$4" max_factor="$5"
+  local previous i baseline_end
   previous="$(current_release)"
+  # Where the previous release's traffic ends in nginx's log, before any instance restarts.
+  baseline_end="$(access_log_size)"
   if [[ "${previous}" != "${id}" ]]; then
     switch_current "${id}"
     note_change "current release ${id} (was ${previous:-none})"
@@ -259,7 +293,8 @@ roll_out() {
   done
   rm -f "${RESTART_PENDING}"
   if [[ -n "${previous}" && "${previous}" != "${id}" ]] && ((watch_seconds > 0)); then
-    watch_release "${id}" "${previous}" "${instances}" "${watch_seconds}" "${max_rate}"
+    watch_release "${id}" "${previous}" "${instances}" "${watch_seconds}" "${max_rate}" \
+      "${max_factor}" "${baseline_end}"
   fi
 }
 
@@ -315,6 +350,7 @@ main() {
   keel_start api "$1"
   shift
   local id="" archive="" instances="" ring="" lifetime="" watch_seconds="" max_rate=""
+  local max_factor=""
   while (($# > 0)); do
     case "$1" in
       --release) id="$2" ;;
@@ -324,20 +360,21 @@ main() {
       --token-seconds) lifetime="$2" ;;
       --watch-seconds) watch_seconds="$2" ;;
       --max-error-rate) max_rate="$2" ;;
+      --max-latency-factor) max_factor="$2" ;;
       *) die "unknown argument $1" ;;
     esac
     shift 2
   done
   [[ "${id}" =~ ^[0-9a-f]{16,64}$ && -n "${archive}" && "${instances}" =~ ^[1-8]$ &&
     "${ring}" == /* && "${lifetime}" =~ ^[0-9]+$ && "${watch_seconds}" =~ ^[0-9]+$ &&
-    "${max_rate}" =~ ^[01](\.[0-9]+)?$ ]] ||
-    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8 --jwt-keys PATH --token-seconds N --watch-seconds N --max-error-rate SHARE"
+    "${max_rate}" =~ ^[01](\.[0-9]+)?$ && "${max_factor}" =~ ^[1-9][0-9]*$ ]] ||
+    die "usage: api.sh WORK --release HEX --archive PATH --instances 1-8 --jwt-keys PATH --token-seconds N --watch-seconds N --max-error-rate SHARE --max-latency-factor N"
 
   ensure_packages nodejs curl jq
   unpack_release "${id}" "${archive}"
   install_runtime "${ring}" "${lifetime}"
   migrate_release "${id}"
-  roll_out "${id}" "${instances}" "${watch_seconds}" "${max_rate}"
+  roll_out "${id}" "${instances}" "${watch_seconds}" "${max_rate}" "${max_factor}"
   stop_extra_instances "${instances}"
   retire_login_roles "$(input login-role)"
   update_jwt_ring "${ring}" "${lifetime}" retire

@@ -26,8 +26,10 @@ import {
   standinValues,
   type StepRun,
 } from "../../local/provision";
-import { failingThirdRelease, neverReadyRelease, nextRelease } from "./releases";
+import { failingThirdRelease, neverReadyRelease, nextRelease, slowRelease } from "./releases";
 import { describeOperatorAccess, OperatorKey } from "./operator";
+import { SmtpSink } from "./smtp-sink";
+import { MONITORING_UNITS } from "../../provisioning/render/monitoring";
 import {
   AUDITOR_PACKAGES,
   inGuest,
@@ -691,6 +693,24 @@ rm -f "$p"; echo "found=$found"`;
       await new Promise((resolve) => setTimeout(resolve, 3000));
       expectNoFailures(await after.stop());
     });
+
+    it("when a ready release answers every API request 400 ms late, then the watch window puts the previous one back and the step fails with the latencies", async () => {
+      const good = values.release;
+      const slow = await slowRelease(join(ROOT, "dist", "api"));
+      const traffic = load();
+      const failure = await apiStepFailure(slow);
+      expectNoFailures(await traffic.stop());
+      const judged = new RegExp(
+        `release ${slow.id} answered with a p99 of (\\d+) ms, above (\\d+) ms \\(keel:releaseMaxLatencyFactor 3 times the previous release's (\\d+) ms, counted from at least 50 ms\\) in its ${WATCH_SECONDS} s watch; rolled back to ${good.id}`,
+      ).exec(failure?.message ?? "");
+      expect(judged, failure?.message).to.not.equal(null);
+      log(judged?.[0] ?? "");
+      expect(Number(judged?.[1])).to.be.at.least(400);
+      expect(Number(judged?.[3])).to.be.below(400);
+      expect(await instanceReleases(standin, INSTANCES)).to.deep.equal(
+        Array(INSTANCES).fill(`/srv/keel/releases/${good.id}`),
+      );
+    });
   });
 
   describe("pinning a kept release (keel:apiRelease)", () => {
@@ -728,7 +748,7 @@ rm -f "$p"; echo "found=$found"`;
 
   describe("old releases", () => {
     it("when more than five releases are on the server, then the api step keeps the five newest and the current one", async () => {
-      // Six stale releases, older than the four real ones (first, second, never ready, failing).
+      // Six stale releases, older than the five real ones (first, second, never ready, failing, slow).
       await sh(
         standin,
         "for i in 1 2 3 4 5 6; do d=/srv/keel/releases/00000000stale00$i; mkdir -p $d; touch -d 2020-01-0$i $d; done",
@@ -738,7 +758,8 @@ rm -f "$p"; echo "found=$found"`;
       const left = (await sh(standin, "ls /srv/keel/releases")).trim().split("\n");
       expect(left).to.have.length(5);
       expect(left).to.include(values.release.id);
-      expect(left).to.include("00000000stale006");
+      // The five real releases are newer than every stale one.
+      expect(left.filter((id) => id.includes("stale"))).to.deep.equal([]);
       expect((await runStep(standin, "api", values, secrets)).changes).to.equal(0);
     });
   });

@@ -1,6 +1,6 @@
 // API releases for the end-to-end tier: the real build, a second release of the same code (a
 // different archive, so a new release id), a release whose instances never become ready, and
-// one that becomes ready but fails a third of the API's requests.
+// one that becomes ready but fails a third of the API's requests, and one that answers slowly.
 import { cpSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,9 +57,32 @@ http.Server.prototype.emit = function (event, req, res) {
 require("./api-server.js");
 `;
 
-export async function failingThirdRelease(apiDir: string): Promise<ReleaseValues> {
-  const dir = copyOf(apiDir, "fails-a-third");
+/** The real API behind `wrapper`, a server.js that loads it as ./api-server.js. */
+function wrappedRelease(apiDir: string, label: string, wrapper: string): Promise<ReleaseValues> {
+  const dir = copyOf(apiDir, label);
   renameSync(join(dir, "server.js"), join(dir, "api-server.js"));
-  writeFileSync(join(dir, "server.js"), FAILS_A_THIRD);
+  writeFileSync(join(dir, "server.js"), wrapper);
   return packRelease(dir, join(dir, ".."));
+}
+
+export function failingThirdRelease(apiDir: string): Promise<ReleaseValues> {
+  return wrappedRelease(apiDir, "fails-a-third", FAILS_A_THIRD);
+}
+
+/** The real API, except that every request under /v1/ waits 400 ms before the API sees it. */
+const SLOW = `"use strict";
+const http = require("node:http");
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, req, res) {
+  if (event === "request" && req.url.startsWith("/v1/")) {
+    setTimeout(() => emit.call(this, event, req, res), 400);
+    return true;
+  }
+  return emit.apply(this, arguments);
+};
+require("./api-server.js");
+`;
+
+export function slowRelease(apiDir: string): Promise<ReleaseValues> {
+  return wrappedRelease(apiDir, "slow", SLOW);
 }

@@ -189,19 +189,36 @@ describe("stack configuration", () => {
   });
 
   describe("the release watch", () => {
-    it("when nothing is set, then a new release is watched for 60 s and rolled back above 10 % errors", () => {
+    it("when nothing is set, then a new release is watched for 60 s and rolled back above 10 % errors or 3 times the latency", () => {
       expect(parseSettings(stagingConfig()).releaseWatch).to.deep.equal({
         seconds: 60,
         maxErrorRate: 0.1,
+        maxLatencyFactor: 3,
       });
-      const set = { ...stagingConfig(), releaseWatchSeconds: "0", releaseMaxErrorRate: "0.25" };
-      expect(parseSettings(set).releaseWatch).to.deep.equal({ seconds: 0, maxErrorRate: 0.25 });
+      const set = {
+        ...stagingConfig(),
+        releaseWatchSeconds: "0",
+        releaseMaxErrorRate: "0.25",
+        releaseMaxLatencyFactor: "5",
+      };
+      expect(parseSettings(set).releaseWatch).to.deep.equal({
+        seconds: 0,
+        maxErrorRate: 0.25,
+        maxLatencyFactor: 5,
+      });
     });
 
-    it("when the window or the rate is out of range, then each is refused by name", () => {
-      expect(problemsOf({ releaseWatchSeconds: 901, releaseMaxErrorRate: 0 })).to.deep.equal([
+    it("when the window, the rate or the latency factor is out of range, then each is refused by name", () => {
+      expect(
+        problemsOf({
+          releaseWatchSeconds: 901,
+          releaseMaxErrorRate: 0,
+          releaseMaxLatencyFactor: 1,
+        }),
+      ).to.deep.equal([
         "keel:releaseWatchSeconds must be a whole number from 0 to 900, got 901",
         "keel:releaseMaxErrorRate must be a share from 0.001 to 1 (0.1 is 10 %), got 0",
+        "keel:releaseMaxLatencyFactor must be a whole number from 2 to 100, got 1",
       ]);
       expect(problemsOf({ releaseMaxErrorRate: "10%" })).to.have.length(1);
       // Smaller shares would reach the api step in exponent form (1e-7), which it refuses.
@@ -441,7 +458,7 @@ describe("stack configuration", () => {
     it("when a key is close to no setting, then it is refused with the settings listed", () => {
       const [problem] = problemsOf({ favouriteColour: "blue" });
       expect(problem).to.match(
-        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*rateLimits, releaseWatchSeconds, releaseMaxErrorRate, apiRelease, backupRetentionFull, backupLockDays, restore, adoptVolumeId, adoptBuckets, backupPassphrase$/,
+        /^keel:favouriteColour is not a Keel setting: remove it \(`pulumi config rm keel:favouriteColour`\); the settings are domain, apiSubdomain, .*alertEmail, smtp, rateLimits, releaseWatchSeconds, releaseMaxErrorRate, releaseMaxLatencyFactor, apiRelease, backupRetentionFull, backupLockDays, restore, adoptVolumeId, adoptBuckets, backupPassphrase, smtpPassword$/,
       );
       expect(closestKey("favouriteColour")).to.equal(undefined);
     });

@@ -14,7 +14,8 @@ export function serverValues(overrides: Partial<ServerValues> = {}): ServerValue
     apiInstances: 2,
     memoryMb: 2048,
     rateLimits: DEFAULT_RATE_LIMITS,
-    releaseWatch: { seconds: 60, maxErrorRate: 0.1 },
+    releaseWatch: { seconds: 60, maxErrorRate: 0.1, maxLatencyFactor: 3 },
+    alerts: { email: "ops@example.com", smtp: null },
     dataDevice: "/dev/disk/by-id/scsi-0DO_Volume_keel-staging-data",
     storage: {
       endpoint: "https://fedcba9876543210fedcba9876543210.r2.cloudflarestorage.com",

@@ -199,7 +199,7 @@ describe("provisioning steps", () => {
       remotePath: "/var/lib/keel/uploads/api-0123456789abcdef.tar.gz",
     });
     expect(plan.command).to.match(
-      / keel-api --release 0123456789abcdef --archive \/var\/lib\/keel\/uploads\/api-0123456789abcdef.tar.gz --instances 2 --jwt-keys \/etc\/keel\/jwt-keys --token-seconds 900 --watch-seconds 60 --max-error-rate 0.1$/,
+      / keel-api --release 0123456789abcdef --archive \/var\/lib\/keel\/uploads\/api-0123456789abcdef.tar.gz --instances 2 --jwt-keys \/etc\/keel\/jwt-keys --token-seconds 900 --watch-seconds 60 --max-error-rate 0.1 --max-latency-factor 3$/,
     );
     expect(buildStep("nginx", serverValues(), {}).upload).to.equal(undefined);
   });
