@@ -18,6 +18,7 @@ import {
   REPLACED_DIR,
 } from "../layout";
 import type { StorageValues } from "../values";
+import { renderScrapeSocket } from "./monitoring";
 import { DATABASE, POSTGRES_PORT } from "./postgres";
 import { SANDBOX_BASELINE } from "./sandbox";
 
@@ -276,18 +277,7 @@ export function renderBackupTimers(): Record<string, string> {
 
 /** The backup state as Prometheus metrics on loopback, one short process per scrape. */
 export function renderMetricsSocket(): string {
-  return `# Managed by Keel: backup metrics for the local metrics store, on loopback only.
-[Unit]
-Description=Keel: backup metrics listener
-
-[Socket]
-ListenStream=127.0.0.1:${BACKUP_METRICS_PORT}
-Accept=yes
-MaxConnections=4
-
-[Install]
-WantedBy=sockets.target
-`;
+  return renderScrapeSocket("backup metrics", BACKUP_METRICS_PORT);
 }
 
 export function renderMetricsService(): string {

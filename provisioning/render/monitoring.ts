@@ -368,20 +368,28 @@ ${lines.join("\n")}
 `;
 }
 
-/** The served certificate's expiry as metrics, one short process per scrape. */
-export function renderTlsMetricsSocket(): string {
-  return `# Managed by Keel: the served certificate's expiry for the local metrics store, on loopback only.
+/**
+ * A socket on loopback that starts one short process per connection (a template service), for
+ * metrics Prometheus scrapes: `what` names them.
+ */
+export function renderScrapeSocket(what: string, port: number): string {
+  return `# Managed by Keel: ${what} for the local metrics store, on loopback only.
 [Unit]
-Description=Keel: certificate metrics listener
+Description=Keel: ${what} listener
 
 [Socket]
-ListenStream=127.0.0.1:${TLS_METRICS_PORT}
+ListenStream=127.0.0.1:${port}
 Accept=yes
 MaxConnections=4
 
 [Install]
 WantedBy=sockets.target
 `;
+}
+
+/** The served certificate's expiry as metrics, one short process per scrape. */
+export function renderTlsMetricsSocket(): string {
+  return renderScrapeSocket("certificate metrics", TLS_METRICS_PORT);
 }
 
 export function renderTlsMetricsService(): string {
