@@ -22,8 +22,8 @@ import {
 
 const USAGE = `usage: npm run ops -- [--stack NAME | --host ADDRESS | --local] [options] <verb>
   status [--json]        units, release, instances' readiness, certificate, disks, memory,
-                         backups and restore drills, and the problems among them; exits 1
-                         when there is one
+                         backups, restore drills and firing alerts, and the problems
+                         among them; exits 1 when there is one
   releases [--json]      the API releases kept on the server, the active one marked
   logs SOURCE [--since 1h] [--lines 200] [--grep TEXT] [--follow] [--raw]
                          SOURCE: api nginx nginx-errors postgres redis backup ssh system
