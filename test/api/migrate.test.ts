@@ -1,4 +1,8 @@
 import { expect } from "chai";
+import { createDatabase } from "../../api/src/database";
+import { createLogger } from "../../api/src/logger";
+import { migrationSource } from "../../api/src/migrations";
+import { migrateLatest } from "../../api/src/migrations/runner";
 import { testEnv } from "./support/environment";
 import { freePort } from "./support/ports";
 import { runMigrate } from "./support/server";
@@ -8,6 +12,7 @@ const EXPECTED = [
   "0002-systems-evidence",
   "0003-events",
   "0004-audit-events",
+  "0005-event-totals",
 ];
 
 async function appliedMigrations(database: string): Promise<string[]> {
@@ -32,7 +37,7 @@ describe("migrate.js", () => {
 
     const result = await runMigrate({ DATABASE_URL: url });
     expect(result.code, result.stderr).to.equal(0);
-    expect(result.stdout).to.contain("applied 4 migration(s)");
+    expect(result.stdout).to.contain("applied 5 migration(s)");
     expect(await appliedMigrations("migrate_fresh")).to.deep.equal(EXPECTED);
   });
 
@@ -53,6 +58,46 @@ describe("migrate.js", () => {
     ]);
     for (const result of results) expect(result.code, result.stderr).to.equal(0);
     expect(await appliedMigrations("migrate_concurrent")).to.deep.equal(EXPECTED);
+  });
+
+  it("when events exist before migration 0005, then it fills in their per-minute and per-hour totals and later inserts keep them", async () => {
+    const url = await testEnv().postgres.createDatabase("migrate_event_minutes");
+    const db = createDatabase({ url, logger: createLogger("silent") });
+    try {
+      for (let step = 0; step < 4; step++) await db.migrate.up({ migrationSource });
+      const [org] = await db("orgs").insert({ name: "before" }).returning<{ id: string }[]>("id");
+      const event = (ts: string, value: number | null) => ({
+        org_id: org?.id,
+        type: "t",
+        ts,
+        value,
+      });
+      await db("events").insert([
+        event("2030-01-01T00:00:10Z", 1.5),
+        event("2030-01-01T00:00:50Z", null),
+        event("2030-01-01T00:01:00Z", 2),
+      ]);
+      expect(await migrateLatest(db, url)).to.deep.equal(["0005-event-totals"]);
+      await db("events").insert(event("2030-01-01T00:01:59.999Z", 0.25));
+      const totals = async (table: string) =>
+        (
+          (await db(table).orderBy("start")) as {
+            start: Date;
+            events: string;
+            valued: string;
+            value_sum: string;
+          }[]
+        ).map((r) => [r.start.toISOString(), r.events, r.valued, r.value_sum]);
+      expect(await totals("event_minutes")).to.deep.equal([
+        ["2030-01-01T00:00:00.000Z", "2", "1", "1.5"],
+        ["2030-01-01T00:01:00.000Z", "2", "2", "2.25"],
+      ]);
+      expect(await totals("event_hours")).to.deep.equal([
+        ["2030-01-01T00:00:00.000Z", "4", "3", "3.75"],
+      ]);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it("when timescaledb is installed in the database, then events is a hypertable, else a plain table", async () => {

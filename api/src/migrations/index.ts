@@ -6,6 +6,7 @@ import * as organisationsUsersApiKeys from "./0001-organisations-users-api-keys"
 import * as systemsEvidence from "./0002-systems-evidence";
 import * as events from "./0003-events";
 import * as auditEvents from "./0004-audit-events";
+import * as eventTotals from "./0005-event-totals";
 
 interface NamedMigration {
   readonly name: string;
@@ -17,6 +18,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   { name: "0002-systems-evidence", migration: systemsEvidence },
   { name: "0003-events", migration: events },
   { name: "0004-audit-events", migration: auditEvents },
+  { name: "0005-event-totals", migration: eventTotals },
 ];
 
 export const MIGRATION_NAMES: readonly string[] = MIGRATIONS.map((m) => m.name);
