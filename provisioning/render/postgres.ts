@@ -55,6 +55,10 @@ max_worker_processes = 12
 # Memory, computed from ${memoryMb} MB of RAM.
 ${memory}
 
+# No JIT: the sandbox denies memory that is writable and executable, which LLVM's JIT needs,
+# and a query costly enough to be compiled then fails ("error during JITing: Permission denied").
+jit = off
+
 # SSD-backed storage.
 random_page_cost = 1.1
 effective_io_concurrency = 200
