@@ -203,6 +203,61 @@ describe("Keel on a Debian 13 stand-in", function () {
       ).to.equal("events");
     });
 
+    it("when a query is costly enough to be compiled, then it answers: JIT, which the sandbox would break, is off", async () => {
+      const out = await sh(
+        standin,
+        "runuser -u postgres -- psql -d keel -v ON_ERROR_STOP=1 -qtA",
+        "SET jit_above_cost = 0; SELECT sum(i) FROM generate_series(1, 1000) AS i;",
+      );
+      expect(out.trim()).to.equal("500500");
+    });
+
+    it("when events arrive through the API and past it, then stats over the hypertable answer what events alone answer", async () => {
+      const psql = (sql: string) =>
+        sh(standin, "runuser -u postgres -- psql -d keel -v ON_ERROR_STOP=1 -qtA", sql).then((o) =>
+          o.trim(),
+        );
+      const admin = { "x-api-key": secrets.adminApiKey };
+      const events = Array.from({ length: 300 }, (_, i) => ({
+        type: `e2e.${i % 3}`,
+        ts: new Date(Date.parse("2035-06-01T00:00:00Z") + i * 97_531).toISOString(),
+        value: i % 7 === 0 ? null : i / 8,
+      }));
+      expect((await outside.json("POST", "/v1/events", events, admin)).status).to.equal(202);
+      const orgId = await psql("SELECT id FROM orgs WHERE is_default");
+      // As an older release or an operator would write one: the trigger adds its totals.
+      await psql(
+        `INSERT INTO events (org_id, ts, type, value) VALUES ('${orgId}', '2035-06-01T03:00:00.5Z', 'e2e.1', 1e300)`,
+      );
+      for (const [bucket, interval, type] of [
+        ["1h", "1 hours", null],
+        ["15m", "15 minutes", "e2e.1"],
+        ["1d", "1 days", null],
+      ] as const) {
+        const from = "2035-05-31T23:59:30.250Z";
+        const to = "2035-06-01T07:45:10.5Z";
+        const query = new URLSearchParams({ bucket, from, to, ...(type ? { type } : {}) });
+        const answer = await outside.api(`/v1/events/stats?${query.toString()}`, {
+          headers: admin,
+        });
+        expect(answer.status).to.equal(200);
+        const raw = await psql(
+          `SELECT json_agg(json_build_object('count', count, 'avg', avg::float8) ORDER BY start)
+             FROM (SELECT date_bin('${interval}', ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS start,
+                          count(*) AS count, avg(value::numeric) AS avg
+                     FROM events
+                    WHERE org_id = '${orgId}' AND ts >= '${from}' AND ts < '${to}'
+                          ${type ? `AND type = '${type}'` : ""}
+                    GROUP BY 1) AS raw`,
+        );
+        const buckets = answer.json<{ buckets: { count: number; avg: number | null }[] }>().buckets;
+        expect(
+          buckets.map((b) => ({ count: b.count, avg: b.avg })),
+          bucket,
+        ).to.deep.equal(JSON.parse(raw));
+      }
+    });
+
     it("when the data is located, then the cluster, certificates and releases are in /srv/keel", async () => {
       const dataDir = await sh(standin, `runuser -u postgres -- psql -tAc "SHOW data_directory"`);
       expect(dataDir.trim()).to.equal("/srv/keel/postgresql/17/main");
