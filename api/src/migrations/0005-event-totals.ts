@@ -27,6 +27,8 @@ export async function up(knex: Knex): Promise<void> {
       t.bigInteger("valued").notNullable();
       t.specificType("value_sum", "numeric").notNullable();
       t.primary(["org_id", "type", "start"]);
+      // Statistics over every type read a range of starts.
+      t.index(["org_id", "start"]);
     });
     await knex.raw(`
       INSERT INTO ${table} (org_id, type, start, events, valued, value_sum)
