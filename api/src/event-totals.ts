@@ -8,15 +8,15 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 
-/** The totals tables, coarsest first. */
+/** The totals tables, finest first: the order in which a batch's totals are added. */
 const LEVELS = [
-  { table: "event_hours", width: "1 hour" },
   { table: "event_minutes", width: "1 minute" },
+  { table: "event_hours", width: "1 hour" },
 ] as const;
 
 type Range = readonly [from: number, to: number];
 
-export interface RangeSplit {
+interface RangeSplit {
   readonly hours: Range;
   readonly minutes: readonly [Range, Range];
   readonly events: readonly [Range, Range];
@@ -31,7 +31,7 @@ const clamp = (value: number, low: number, high: number) => Math.min(Math.max(va
  * minutes at the ends; every part is [start, end) and may be empty. Hours only when every hour
  * lies within one bucket, i.e. the bucket is a multiple of an hour (buckets start at the epoch).
  */
-export function splitRange(from: number, to: number, bucketMs: number): RangeSplit {
+function splitRange(from: number, to: number, bucketMs: number): RangeSplit {
   const minutesFrom = Math.min(ceilTo(from, MINUTE_MS), to);
   const minutesTo = Math.max(floorTo(to, MINUTE_MS), minutesFrom);
   const hourly = bucketMs % HOUR_MS === 0;
@@ -110,7 +110,7 @@ export async function addBatchTotals(
   orgId: string,
   batch: { readonly ts: Date[]; readonly types: string[]; readonly values: number[] },
 ): Promise<void> {
-  for (const { table, width } of [...LEVELS].reverse()) {
+  for (const { table, width } of LEVELS) {
     await trx.raw(
       `INSERT INTO ${table} AS t (org_id, type, start, events, valued, value_sum)
        SELECT ?, e.type, date_bin('${width}', e.ts, ${EPOCH}),

@@ -1,9 +1,9 @@
 // Time-series events: batches of up to 1000 per call, stored in the events table (a TimescaleDB
 // hypertable where the extension is installed) with their per-minute and per-hour totals
-// (event-totals.ts), from which the per-bucket counts and averages are computed. A value is any JSON number;
-// averages are summed as numeric, which no double can overflow, and converted to a double in
-// JavaScript (clamped to the largest double), so no stored value can turn the statistics into an
-// error.
+// (event-totals.ts), from which the per-bucket counts and averages are computed. A value is any
+// JSON number; averages are summed as numeric, which no double can overflow, and converted to a
+// double in JavaScript (clamped to the largest double), so no stored value can turn the
+// statistics into an error.
 import { z } from "zod";
 import { recordAudit } from "../audit";
 import { ApiError } from "../errors";
