@@ -12,7 +12,7 @@
 //                                        [--batch B ...] [--clients C] [--seconds S]
 import { parseArgs } from "node:util";
 import { toDouble } from "../api/src/routes/events";
-import { openPlatform, type Platform } from "./standin/access";
+import { openPlatform, timed, type Platform } from "./standin/access";
 
 const TYPES = 5;
 
@@ -20,13 +20,6 @@ interface Bucket {
   start: string;
   count: number;
   avg: number | null;
-}
-
-async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await action();
-  console.log(`${label}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return result;
 }
 
 async function seed(platform: Platform, orgId: string, events: number): Promise<void> {

@@ -11,22 +11,17 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { openPlatform, type Platform } from "./standin/access";
+import { MONITORING_UNITS } from "../provisioning/render/monitoring";
+import { API_URL, openPlatform, type Platform } from "./standin/access";
 
-const DIRECT = "http://127.0.0.1:3001";
 const EDGE = "https://api.standin.test";
 const MEMORY_CGROUP = "/sys/fs/cgroup/memory/keel-bench";
 const RESTARTED = [
-  "postgresql@17-main",
-  "redis-server",
-  "nginx",
-  "keel-api@1",
-  "prometheus",
-  "prometheus-alertmanager",
-  "prometheus-node-exporter",
-  "prometheus-postgres-exporter",
-  "prometheus-redis-exporter",
-  "prometheus-nginx-exporter",
+  "postgresql@17-main.service",
+  "redis-server.service",
+  "nginx.service",
+  "keel-api@1.service",
+  ...MONITORING_UNITS,
 ];
 
 // Proportional set size (kB) per systemd unit: shared pages (Postgres's shared buffers) are split
@@ -121,7 +116,7 @@ async function main(): Promise<void> {
     `\nstraight to the API instance and through nginx + TLS (${values.connections} connections, 10 s)`,
   );
   for (const path of ["/health", "/v1/systems"]) {
-    const direct = await platform.client(`load ${DIRECT}${path} - ${values.connections} 10`);
+    const direct = await platform.client(`load ${API_URL}${path} - ${values.connections} 10`);
     const edge = await platform.client(
       `load ${EDGE}${path} ${platform.caFile} ${values.connections} 10`,
     );
@@ -137,7 +132,7 @@ async function main(): Promise<void> {
     confineStandin(Number(values["limit-mb"]));
     await platform.run(`systemctl restart ${RESTARTED.join(" ")}`);
     await platform.run(
-      "for i in $(seq 60); do curl -fs -o /dev/null http://127.0.0.1:3001/ready && exit 0; sleep 1; done; exit 1",
+      `for i in $(seq 60); do curl -fs -o /dev/null ${API_URL}/ready && exit 0; sleep 1; done; exit 1`,
     );
   }
   const idle = await pssByUnit(platform);

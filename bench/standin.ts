@@ -6,13 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bootStandin, type Standin } from "../local/standin";
-
-async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await action();
-  console.log(`${label.padEnd(34)} ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return result;
-}
+import { timed } from "./standin/access";
 
 async function measureBoot(label: string, withReboot: boolean): Promise<void> {
   const standin: Standin = await timed(label, () => bootStandin({ log: () => undefined }));

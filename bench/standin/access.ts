@@ -1,16 +1,28 @@
 // What the stand-in benchmarks share: the running local platform (`sudo npm run local`), commands
-// in it over SSH, and the client (client.mjs) copied into it with the admin API key beside it.
+// in it over SSH, the client (client.mjs) copied into it with the admin API key beside it, and
+// timing a step.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { apiPort } from "../../provisioning/layout";
 import { attachStandin, type ReadyEvent, type StandinAccess } from "../../local/standin";
 
+/** Runs `action` and prints how long it took after `label`. */
+export async function timed<T>(label: string, action: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await action();
+  console.log(`${label.padEnd(34)} ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+/** API instance 1, as the client reaches it inside the stand-in. */
+export const API_URL = `http://127.0.0.1:${apiPort(1)}`;
 const STATE_DIR = process.env.KEEL_LOCAL_DIR ?? "/var/lib/keel-local";
 const GUEST_DIR = "/root/keel-bench";
 
 export interface Platform {
   readonly run: (command: string, stdin?: string) => Promise<string>;
   readonly psql: (sql: string) => Promise<string>;
-  /** client.mjs with these arguments after the key file; its JSON answer. */
+  /** client.mjs with these arguments after the key file and API instance 1; its JSON answer. */
   readonly client: (args: string) => Promise<Record<string, unknown>>;
   /** Where the client finds pebble's root (the issuer of nginx's certificate). */
   readonly caFile: string;
@@ -39,10 +51,9 @@ export async function openPlatform(): Promise<Platform> {
     run,
     psql: (sql) => run("runuser -u postgres -- psql -d keel -v ON_ERROR_STOP=1 -qtA", sql),
     client: async (args) =>
-      JSON.parse(await run(`node ${GUEST_DIR}/client.mjs ${GUEST_DIR}/api-key ${args}`)) as Record<
-        string,
-        unknown
-      >,
+      JSON.parse(
+        await run(`node ${GUEST_DIR}/client.mjs ${GUEST_DIR}/api-key ${API_URL} ${args}`),
+      ) as Record<string, unknown>,
     caFile: `${GUEST_DIR}/ca.pem`,
     close: async () => {
       await run(`rm -rf ${GUEST_DIR}`);

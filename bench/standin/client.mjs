@@ -1,14 +1,13 @@
 // Runs inside the stand-in (its own node), next to the API, so that the times are the server's
 // and not the host's tunnel. Prints one JSON line.
-//   node client.mjs KEY_FILE stats FROM TO BUCKET TYPE|- RUNS
-//   node client.mjs KEY_FILE ingest BATCH CLIENTS SECONDS
-//   node client.mjs KEY_FILE load URL CA_FILE|- CONNECTIONS SECONDS  (GET; the key is sent)
+//   node client.mjs KEY_FILE API_URL stats FROM TO BUCKET TYPE|- RUNS
+//   node client.mjs KEY_FILE API_URL ingest BATCH CLIENTS SECONDS
+//   node client.mjs KEY_FILE API_URL load URL CA_FILE|- CONNECTIONS SECONDS  (GET; the key is sent)
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 
-const API = "http://127.0.0.1:3001";
-const [keyFile, mode, ...args] = process.argv.slice(2);
+const [keyFile, API, mode, ...args] = process.argv.slice(2);
 const headers = { "x-api-key": readFileSync(keyFile, "utf8").trim() };
 
 function percentile(sorted, p) {
