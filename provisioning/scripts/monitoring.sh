@@ -91,9 +91,11 @@ install_tls_metrics() {
     install_rendered "/etc/systemd/system/${unit}" 0644 root root
     if last_changed; then changed=1; fi
   done
-  if ((changed == 1)); then daemon_reload; fi
   local action=none
-  if ((changed == 1)); then action=restart; fi
+  if ((changed == 1)); then
+    daemon_reload
+    action=restart
+  fi
   apply_service keel-tls-metrics.socket "${action}"
 }
 
