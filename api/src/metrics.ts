@@ -66,12 +66,31 @@ export function createMetrics(options: { readonly dependencies?: DependencyProbe
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  // The series of one method, route and status, looked up once: prom-client validates and hashes
+  // a label set on every call otherwise. Routes are patterns, so the map stays small.
+  const series = new Map<
+    string,
+    {
+      requests: ReturnType<typeof requests.labels>;
+      duration: ReturnType<typeof duration.labels>;
+    }
+  >();
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`;
+    let found = series.get(key);
+    if (found === undefined) {
+      const labels = [method, route, String(status)];
+      found = { requests: requests.labels(...labels), duration: duration.labels(...labels) };
+      series.set(key, found);
+    }
+    return found;
+  };
   const middleware: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once("finish", () => {
-      const labels = { method: req.method, route: routeLabel(req), status: res.statusCode };
-      requests.inc(labels);
-      duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      const one = seriesOf(req.method, routeLabel(req), res.statusCode);
+      one.requests.inc();
+      one.duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     });
     next();
   };

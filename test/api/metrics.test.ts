@@ -73,6 +73,21 @@ describe("/metrics", () => {
     expect(text).not.to.contain("/no/such/path");
   });
 
+  it("when one route answers with two statuses, then each status is its own series with its exact count", async () => {
+    const fresh = testApp();
+    const account = await createAccount(fresh);
+    for (let i = 0; i < 3; i++) {
+      await request(fresh).get("/v1/systems").set("X-API-Key", account.apiKey).expect(200);
+    }
+    await request(fresh).get("/v1/systems").expect(401);
+    const text = (await request(fresh).get("/metrics").expect(200)).text;
+    const series = 'method="GET",route="/v1/systems",status=';
+    expect(text).to.contain(`http_requests_total{${series}"200"} 3\n`);
+    expect(text).to.contain(`http_requests_total{${series}"401"} 1\n`);
+    expect(text).to.contain(`http_request_duration_seconds_count{${series}"200"} 3\n`);
+    expect(text).to.contain(`http_request_duration_seconds_count{${series}"401"} 1\n`);
+  });
+
   it("when the request came through the proxy, then 404 exactly like an unknown route", async () => {
     for (const header of ["X-Forwarded-For", "X-Real-IP", "Forwarded"]) {
       const response = await request(app).get("/metrics").set(header, "203.0.113.9").expect(404);

@@ -88,14 +88,17 @@ export function defineRoute<
   Q extends ObjectSchema = typeof EMPTY,
   B extends z.ZodType = z.ZodUndefined,
 >(spec: RouteSpec<A, P, Q, B>): RouteDefinition {
-  const handler: RequestHandler = async (req, res) => {
+  // Not async: a synchronous handler (the probes) answers without a promise and its microtasks;
+  // Express 5 catches what this throws and follows the promise an asynchronous handler returns.
+  const handler: RequestHandler = (req, res) => {
     const principal = spec.auth === "none" ? null : requireAuth(req, spec.auth);
     // A malformed id cannot name anything: answer as for an unknown one.
     const params = spec.params?.safeParse(req.params);
     if (params !== undefined && !params.success) throw notFound();
-    const query = validate("query", spec.query ?? EMPTY, req.query ?? {});
+    // Without a query schema every parameter is ignored: z.object({}) would strip them all.
+    const query = spec.query === undefined ? {} : validate("query", spec.query, req.query ?? {});
     const body = spec.body === undefined ? undefined : validate("body", spec.body, req.body);
-    await spec.handler({
+    return spec.handler({
       req,
       res,
       params: (params?.data ?? {}) as z.output<P>,
