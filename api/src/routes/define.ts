@@ -80,12 +80,13 @@ const ErrorSchema = z
     description: "Every error: a stable code, a message for people and the request's id.",
   });
 
-const EMPTY = z.object({});
+/** What a route without params or a query gets: no fields. */
+type Empty = z.ZodObject<Record<never, never>>;
 
 export function defineRoute<
   A extends AuthMode,
-  P extends ObjectSchema = typeof EMPTY,
-  Q extends ObjectSchema = typeof EMPTY,
+  P extends ObjectSchema = Empty,
+  Q extends ObjectSchema = Empty,
   B extends z.ZodType = z.ZodUndefined,
 >(spec: RouteSpec<A, P, Q, B>): RouteDefinition {
   // Not async: a synchronous handler (the probes) answers without a promise and its microtasks;
