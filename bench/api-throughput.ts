@@ -2,8 +2,9 @@
 // NODE_ENV=production, info logging, rate limits on but not hit) against bare Express on the same
 // machine in the same run: targets alternate round by round, and each is reported as the median
 // of its rounds with its ratio to bare Express, beside the CPU time the serving process spent per
-// request (steadier than req/s on a busy machine). It also reports the API's resident memory, idle
-// and at its peak. Postgres, Redis and the S3 server are throwaway instances, as in the api tier.
+// request (steadier than req/s on a busy machine). It also reports the API's resident memory: right
+// after start, idle (once nothing has been asked of it for IDLE_SECONDS), at its peak under load,
+// and idle again after the load. Postgres, Redis and the S3 server are throwaway instances, as in the api tier.
 // Usage: npx tsx bench/api-throughput.ts [--rounds 5] [--seconds 10] [--connections 50]
 //        [--only TEXT] [--profile DIR] [--server-memory-mb 2048]
 import { execFileSync, spawn } from "node:child_process";
@@ -15,6 +16,7 @@ import autocannon from "autocannon";
 import { apiMemoryMb, apiNodeOptions } from "../provisioning/render/api";
 import { apiEnv, createAccount, createSystem, testApp } from "../test/api/support/app";
 import { track } from "../test/api/support/children";
+import { IDLE_SECONDS, residentMb } from "./memory";
 import { setUpEnvironment, tearDownEnvironment, testEnv } from "../test/api/support/environment";
 import { freePort, sleep } from "../test/api/support/ports";
 
@@ -83,24 +85,57 @@ const median = (numbers: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-/** Bare Express 5 answering `{"ok":true}`: the baseline, in its own node process. */
-async function startBareExpress(): Promise<{ url: string; pid: number; stop: () => void }> {
+interface Reference {
+  readonly url: (path: string) => string;
+  readonly pid: number;
+  readonly stop: () => void;
+}
+
+/** A reference server in its own node process, in production mode, answering on 127.0.0.1. */
+async function startReference(
+  args: string[],
+  env: Record<string, string>,
+  probe: string,
+): Promise<Reference> {
   const port = await freePort();
-  const script = `const express = require("express");
-const app = express();
-app.get("/", (req, res) => { res.json({ ok: true }); });
-app.listen(${port}, "127.0.0.1");`;
   const child = track(
-    spawn(process.execPath, ["-e", script], {
+    spawn(process.execPath, args, {
       cwd: join(__dirname, "..", "api"),
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NODE_ENV: "production" },
-      stdio: "ignore",
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        NODE_ENV: "production",
+        PORT: String(port),
+        ...env,
+      },
+      stdio: ["ignore", "ignore", "inherit"],
     }),
   );
-  const url = `http://127.0.0.1:${port}/`;
-  await untilAnswers(url);
+  const url = (path: string): string => `http://127.0.0.1:${port}${path}`;
+  await untilAnswers(url(probe));
   return { url, pid: child.pid ?? 0, stop: () => child.kill() };
 }
+
+/** Bare Express 5 answering `{"ok":true}`: the baseline. */
+const startBareExpress = (): Promise<Reference> =>
+  startReference(
+    [
+      "-e",
+      `const express = require("express");
+const app = express();
+app.get("/", (req, res) => { res.json({ ok: true }); });
+app.listen(Number(process.env.PORT), "127.0.0.1");`,
+    ],
+    {},
+    "/",
+  );
+
+/** bench/floors.ts: what /health and the list cannot do without, on bare Express. */
+const startFloors = (orgId: string): Promise<Reference> =>
+  startReference(
+    ["--import", "tsx", join(__dirname, "floors.ts")],
+    { DATABASE_URL: testEnv().databaseUrl, ORG_ID: orgId },
+    "/health",
+  );
 
 /**
  * The built API with production's settings; its log lines go to a file, as journald takes them
@@ -136,17 +171,9 @@ async function startApi(): Promise<{
   return {
     url,
     pid: child.pid ?? 0,
-    memoryMb: () => processMemoryMb(child.pid ?? 0),
+    memoryMb: () => residentMb(readFileSync(`/proc/${child.pid ?? 0}/status`, "utf8")),
     stop: () => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT")),
   };
-}
-
-/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
-function processMemoryMb(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string): number =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
-  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
 
 async function untilAnswers(url: string): Promise<void> {
@@ -171,9 +198,15 @@ async function main(): Promise<void> {
     for (let i = 0; i < 10; i++) {
       await createSystem(app, account.apiKey, { name: `system ${i}`, purpose: "benchmark" });
     }
+    const floors = await startFloors(account.orgId);
     const targets: Target[] = [
-      { name: 'bare Express 5 `GET /` `{"ok":true}`', url: bare.url, pid: bare.pid },
+      { name: 'bare Express 5 `GET /` `{"ok":true}`', url: bare.url("/"), pid: bare.pid },
       { name: "Keel `GET /health`", url: server.url("/health"), pid: server.pid },
+      {
+        name: "floor: Express with Keel's headers and CORS, `GET /health`",
+        url: floors.url("/health"),
+        pid: floors.pid,
+      },
       {
         name: "Keel `GET /v1/systems`, API key (10 systems)",
         url: server.url("/v1/systems"),
@@ -185,6 +218,11 @@ async function main(): Promise<void> {
         url: server.url("/v1/systems"),
         headers: { authorization: `Bearer ${account.token}` },
         pid: server.pid,
+      },
+      {
+        name: "floor: Express with the list's query over pg (10 systems)",
+        url: floors.url("/systems"),
+        pid: floors.pid,
       },
       {
         name: "Keel `POST /v1/events`, 100 events, API key",
@@ -201,6 +239,8 @@ async function main(): Promise<void> {
       },
     ];
     const chosen = targets.filter((target, i) => i === 0 || target.name.includes(values.only));
+    const started = server.memoryMb();
+    await sleep(IDLE_SECONDS * 1000);
     const idle = server.memoryMb();
     for (const target of chosen) await measure(target, Math.min(3, SECONDS)); // warm-up
     const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
@@ -233,11 +273,16 @@ async function main(): Promise<void> {
       );
     }
     const loaded = server.memoryMb();
+    await sleep(IDLE_SECONDS * 1000);
+    const rested = server.memoryMb();
+    const mb = (n: number): string => `${n.toFixed(0)} MB`;
     console.log(
-      `\nAPI memory (${apiNodeOptions(SERVER_MEMORY_MB)}; the unit's MemoryMax on a ${SERVER_MEMORY_MB} MB server: ${apiMemoryMb(SERVER_MEMORY_MB)} MB): ` +
-        `RSS ${idle.rss.toFixed(0)} MB idle after start; peak ${loaded.peak.toFixed(0)} MB under load; ${loaded.rss.toFixed(0)} MB after it`,
+      `\nAPI memory (${apiNodeOptions(SERVER_MEMORY_MB)}; the unit's MemoryMax on a ${SERVER_MEMORY_MB} MB server: ${apiMemoryMb(SERVER_MEMORY_MB)} MB), RSS: ` +
+        `${mb(started.rss)} right after start, ${mb(idle.rss)} idle ${IDLE_SECONDS} s later; ` +
+        `peak ${mb(loaded.peak)} under load, ${mb(loaded.rss)} at its end, ${mb(rested.rss)} idle ${IDLE_SECONDS} s later`,
     );
     bare.stop();
+    floors.stop();
     await server.stop();
   } finally {
     await tearDownEnvironment();

@@ -2,7 +2,8 @@
 // the last 30 days for the admin key's org, straight into the hypertable with their per-minute
 // totals (as the API's ingest keeps them); times GET /v1/events/stats over a day and over 30
 // days, and the same statistics computed from events alone, and checks that both answer the
-// same; then times ingest through the API (batches of B events from C clients for S seconds).
+// same; then times ingest through the API (batches of B events from C clients for S seconds), and
+// the same statements from pgbench, the database alone.
 // Every request is made inside the stand-in against one API instance on loopback
 // (bench/standin/client.mjs), so the times are the server's and not the host's tunnel.
 //
@@ -85,6 +86,50 @@ async function rawStats(
   return {
     buckets: rows.map((row) => ({ start: row.start, count: row.count, avg: toDouble(row.avg) })),
     ms: Number(/Time: ([\d.]+) ms/.exec(timing)?.[1]),
+  };
+}
+
+/**
+ * What ingest could reach if the API cost nothing: pgbench runs, per batch, the statements the
+ * ingest route runs (the events, the audit row, the minute and hour totals, in one transaction),
+ * with the events made by generate_series inside PostgreSQL instead of sent by a client.
+ */
+async function databaseIngest(
+  platform: Platform,
+  orgId: string,
+  run: { batch: number; clients: number; seconds: number },
+): Promise<{ eventsPerSecond: number; latencyMs: number }> {
+  const events = `generate_series(1, ${run.batch}) AS i`;
+  const ts = "now() - (i % 60) * interval '1 second'";
+  const totals = (table: string, width: string) =>
+    `INSERT INTO ${table} AS t (org_id, type, start, events, valued, value_sum)
+     SELECT '${orgId}', 'bench.' || (i % ${TYPES}), date_bin('${width}', ${ts}, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
+            count(*), count(i), sum(i::numeric)
+       FROM ${events} GROUP BY 2, 3 ORDER BY 2, 3
+     ON CONFLICT (org_id, type, start) DO UPDATE
+        SET events = t.events + excluded.events, valued = t.valued + excluded.valued,
+            value_sum = t.value_sum + excluded.value_sum;`;
+  const script = [
+    "BEGIN;",
+    `WITH by_api AS MATERIALIZED (SELECT set_config('keel.event_totals', 'api', true))
+     INSERT INTO events (org_id, ts, type, value, attributes)
+     SELECT '${orgId}', ${ts}, 'bench.' || (i % ${TYPES}), i, '{"host": "bench"}'::jsonb
+       FROM ${events}, by_api;`,
+    `INSERT INTO audit_events (org_id, action, actor_type, details)
+     VALUES ('${orgId}', 'audit.events.ingest', 'api_key', '{"count": ${run.batch}}');`,
+    totals("event_minutes", "1 minute"),
+    totals("event_hours", "1 hour"),
+    "COMMIT;",
+  ].join("\n");
+  const file = "/tmp/keel-bench-ingest.sql";
+  await platform.run(`install -m 0644 /dev/stdin ${file}`, `${script}\n`);
+  const out = await platform.run(
+    `runuser -u postgres -- /usr/lib/postgresql/17/bin/pgbench -n -c ${run.clients} -j 2 -T ${run.seconds} -f ${file} keel; rm -f ${file}`,
+  );
+  const number = (pattern: RegExp): number => Number(pattern.exec(out)?.[1] ?? NaN);
+  return {
+    eventsPerSecond: number(/^tps = ([\d.]+)/m) * run.batch,
+    latencyMs: number(/^latency average = ([\d.]+) ms/m),
   };
 }
 
@@ -173,6 +218,21 @@ async function main(): Promise<void> {
         ` ${String(result.failed)} failed of ${String(result.batches)}`,
     );
     if (Number(result.failed) > 0) process.exitCode = 1;
+  }
+
+  console.log(
+    `\nthe database alone, the same statements per batch (pgbench, ${values.clients} clients, ${values.seconds} s each)`,
+  );
+  for (const batch of values.batch) {
+    const result = await databaseIngest(platform, orgId, {
+      batch: Number(batch),
+      clients: Number(values.clients),
+      seconds: Number(values.seconds),
+    });
+    console.log(
+      `batches of ${batch.padStart(4)}: ${Math.round(result.eventsPerSecond).toLocaleString("en")} events/s,` +
+        ` ${result.latencyMs.toFixed(0)} ms per batch on average`,
+    );
   }
   await platform.close();
 }

@@ -3,15 +3,24 @@
 //    through nginx and TLS, from inside the stand-in: req/s, p50, p99 and the ratio of the two;
 // 2. memory: with --limit-mb N every process of the stand-in is moved into a memory cgroup of N MB
 //    (cgroup v1 on this host), then ingest, statistics and reads run together for --seconds while
-//    each service's proportional memory (PSS) is sampled; prints each service's peak, the
-//    cgroup's peak and limit hits, and whether any service restarted or lost its main process.
+//    each service's proportional memory (PSS) is sampled; prints each service's memory idle and at
+//    its peak, the API instance's resident memory (RSS) idle and at its peak, the cgroup's peak
+//    and limit hits, and whether any service restarted or lost its main process.
+//
+// The stand-in's disk is memory (its root, the volume included, is a tmpfs on the host), and what
+// the confined processes write to it counts against the cgroup as shared memory that nothing can
+// reclaim; a droplet's disk is a block device. So seed the events first (bench/events-standin.ts,
+// same stand-in): PostgreSQL then recycles WAL segments written outside the cgroup, instead of
+// writing up to max_wal_size of new ones into it. The cgroup's line gives that shared memory.
 //
 //   sudo npm run local -- --stack-file bench/Pulumi.bench-1gb.yaml
+//   sudo npx tsx bench/events-standin.ts
 //   sudo npx tsx bench/platform-standin.ts [--seconds S] [--limit-mb N]
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MONITORING_UNITS } from "../provisioning/render/monitoring";
+import { IDLE_SECONDS, residentMb } from "./memory";
 import { API_URL, openPlatform, type Platform } from "./standin/access";
 
 const EDGE = "https://api.standin.test";
@@ -39,6 +48,15 @@ async function pssByUnit(platform: Platform): Promise<Map<string, number>> {
       const [unit = "", kb = "0"] = line.split(" ");
       return [unit, Number(kb) / 1024];
     }),
+  );
+}
+
+/** The API instance's resident memory now and at its peak since it started, MB. */
+async function apiMemory(platform: Platform): Promise<{ rss: number; peak: number }> {
+  return residentMb(
+    await platform.run(
+      'cat "/proc/$(systemctl show --property=MainPID --value keel-api@1.service)/status"',
+    ),
   );
 }
 
@@ -93,6 +111,14 @@ function confineStandin(limitMb: number): void {
   console.log(`moved ${pids.size} processes of ${runGroup} into a ${limitMb} MB memory cgroup`);
 }
 
+/** One counter of the cgroup's memory.stat, in bytes. */
+const cgroupStat = (name: string): number =>
+  Number(
+    new RegExp(`^${name} (\\d+)$`, "m").exec(
+      readFileSync(join(MEMORY_CGROUP, "memory.stat"), "utf8"),
+    )?.[1],
+  );
+
 const cgroupValue = (file: string) =>
   Number(readFileSync(join(MEMORY_CGROUP, file), "utf8").trim());
 
@@ -135,7 +161,9 @@ async function main(): Promise<void> {
       `for i in $(seq 60); do curl -fs -o /dev/null ${API_URL}/ready && exit 0; sleep 1; done; exit 1`,
     );
   }
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
   const idle = await pssByUnit(platform);
+  const apiIdle = await apiMemory(platform);
   const before = await serviceLives(platform);
   const seconds = Number(values.seconds);
   console.log(`\nmemory: ingest, statistics and reads together for ${seconds} s`);
@@ -178,9 +206,14 @@ async function main(): Promise<void> {
   if (values["limit-mb"] !== undefined) {
     console.log(
       `  memory cgroup: peak ${(cgroupValue("memory.max_usage_in_bytes") / 2 ** 20).toFixed(0)} MB` +
-        ` of ${values["limit-mb"]} MB (page cache included), limit hit ${cgroupValue("memory.failcnt")} times`,
+        ` of ${values["limit-mb"]} MB (page cache included), limit hit ${cgroupValue("memory.failcnt")} times;` +
+        ` ${(cgroupStat("shmem") / 2 ** 20).toFixed(0)} MB of it at the end is files written to the stand-in's tmpfs`,
     );
   }
+  const apiLoaded = await apiMemory(platform);
+  console.log(
+    `  keel-api@1 RSS: ${apiIdle.rss.toFixed(0)} MB idle (nothing asked for ${IDLE_SECONDS} s), peak ${apiLoaded.peak.toFixed(0)} MB since it started`,
+  );
   const changed = [...before].filter(([unit, life]) => after.get(unit) !== life);
   console.log(
     changed.length === 0
