@@ -2,9 +2,10 @@
 // NODE_ENV=production, info logging, rate limits on but not hit) against bare Express on the same
 // machine in the same run: targets alternate round by round, and each is reported as the median
 // of its rounds with its ratio to bare Express, beside the CPU time the serving process spent per
-// request (steadier than req/s on a busy machine). It also reports the API's resident memory: right
-// after start, idle (once nothing has been asked of it for IDLE_SECONDS), at its peak under load,
-// and idle again after the load. Postgres, Redis and the S3 server are throwaway instances, as in the api tier.
+// request (steadier than req/s on a busy machine), and beside bench/floors.ts: bare Express with
+// only what a target needs. It also reports the API's resident memory: right after start, idle
+// (nothing asked of it for IDLE_SECONDS), at its peak under load, and idle again after the load.
+// Postgres, Redis and the S3 server are throwaway instances, as in the api tier.
 // Usage: npx tsx bench/api-throughput.ts [--rounds 5] [--seconds 10] [--connections 50]
 //        [--only TEXT] [--profile DIR] [--server-memory-mb 2048]
 import { execFileSync, spawn } from "node:child_process";
@@ -16,9 +17,9 @@ import autocannon from "autocannon";
 import { apiMemoryMb, apiNodeOptions } from "../provisioning/render/api";
 import { apiEnv, createAccount, createSystem, testApp } from "../test/api/support/app";
 import { track } from "../test/api/support/children";
-import { IDLE_SECONDS, residentMb } from "./memory";
 import { setUpEnvironment, tearDownEnvironment, testEnv } from "../test/api/support/environment";
 import { freePort, sleep } from "../test/api/support/ports";
+import { IDLE_SECONDS, residentMb } from "./memory";
 
 const { values } = parseArgs({
   options: {
