@@ -12,6 +12,7 @@
 //   sudo npx tsx bench/events-standin.ts [--events N] [--skip-seed] [--runs R]
 //                                        [--batch B ...] [--clients C] [--seconds S]
 import { parseArgs } from "node:util";
+import { EPOCH } from "../api/src/event-totals";
 import { toDouble } from "../api/src/routes/events";
 import { openPlatform, timed, type Platform } from "./standin/access";
 
@@ -49,7 +50,7 @@ async function seed(platform: Platform, orgId: string, events: number): Promise<
     await timed(`add their totals to ${table}`, () =>
       platform.psql(
         `INSERT INTO ${table} (org_id, type, start, events, valued, value_sum)
-         SELECT org_id, type, date_bin('${width}', ts, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
+         SELECT org_id, type, date_bin('${width}', ts, ${EPOCH}),
                 count(*), count(value), coalesce(sum(value::numeric), 0)
            FROM events WHERE org_id = '${orgId}' GROUP BY 1, 2, 3;`,
       ),
@@ -68,7 +69,7 @@ async function rawStats(
   orgId: string,
   query: { from: string; to: string; interval: string; type: string | null },
 ): Promise<{ buckets: Bucket[]; ms: number }> {
-  const sql = `SELECT date_bin('${query.interval}'::interval, ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS start,
+  const sql = `SELECT date_bin('${query.interval}'::interval, ts, ${EPOCH}) AS start,
                       count(*) AS count, avg(value::numeric) AS avg
                  FROM events
                 WHERE org_id = '${orgId}' AND ts >= '${query.from}' AND ts < '${query.to}'
@@ -103,7 +104,7 @@ async function databaseIngest(
   const ts = "now() - (i % 60) * interval '1 second'";
   const totals = (table: string, width: string) =>
     `INSERT INTO ${table} AS t (org_id, type, start, events, valued, value_sum)
-     SELECT '${orgId}', 'bench.' || (i % ${TYPES}), date_bin('${width}', ${ts}, TIMESTAMPTZ '1970-01-01 00:00:00+00'),
+     SELECT '${orgId}', 'bench.' || (i % ${TYPES}), date_bin('${width}', ${ts}, ${EPOCH}),
             count(*), count(i), sum(i::numeric)
        FROM ${events} GROUP BY 2, 3 ORDER BY 2, 3
      ON CONFLICT (org_id, type, start) DO UPDATE

@@ -7,17 +7,14 @@
 import express from "express";
 import pg from "pg";
 import { corsPolicy, securityHeaders } from "../api/src/middleware/security";
+import { CURSOR_COLUMN } from "../api/src/routes/pagination";
+import { Page } from "../api/src/routes/schemas";
+import { SYSTEM_COLUMNS, presentSystem, type SystemRow } from "../api/src/routes/systems";
 
-const LIST = `select "id", "name", "purpose", "created_at",
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts
+// The list's query as fetchPage builds it for the first page of the default size.
+const PAGE_SIZE = Page.parse({}).limit;
+const LIST = `select ${SYSTEM_COLUMNS.map((column) => `"${column}"`).join(", ")}, ${CURSOR_COLUMN}
   from "systems" where "org_id" = $1 order by "created_at" desc, "id" desc limit $2`;
-
-interface SystemRow {
-  id: string;
-  name: string;
-  purpose: string;
-  created_at: Date;
-}
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -33,15 +30,7 @@ app.get("/health", ...securityHeaders(), corsPolicy([]), (_req, res) => {
   res.set("Cache-Control", "no-store").json({ status: "ok" });
 });
 app.get("/systems", async (_req, res) => {
-  const { rows } = await pool.query<SystemRow>(LIST, [orgId, 101]);
-  res.json({
-    items: rows.slice(0, 100).map((row) => ({
-      id: row.id,
-      name: row.name,
-      purpose: row.purpose,
-      createdAt: row.created_at.toISOString(),
-    })),
-    nextCursor: null,
-  });
+  const { rows } = await pool.query<SystemRow>(LIST, [orgId, PAGE_SIZE + 1]);
+  res.json({ items: rows.slice(0, PAGE_SIZE).map(presentSystem), nextCursor: null });
 });
 app.listen(Number(env("PORT")), "127.0.0.1");

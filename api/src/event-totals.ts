@@ -6,7 +6,7 @@ import type { Knex } from "knex";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
-const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
+export const EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'";
 
 /** The totals tables, finest first: the order in which a batch's totals are added. */
 const LEVELS = [

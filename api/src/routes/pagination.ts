@@ -13,7 +13,7 @@ export interface PageResult<T> {
   readonly nextCursor: string | null;
 }
 
-const CURSOR_COLUMN = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`;
+export const CURSOR_COLUMN = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_ts`;
 
 /** False for a well-formed but impossible time such as 2024-02-30, which PostgreSQL refuses. */
 function isRealInstant(ts: string): boolean {

@@ -8,7 +8,7 @@ import { defineRoute, type RouteDefinition } from "./define";
 import { fetchPage } from "./pagination";
 import { IdParams, Page, name, pageOf } from "./schemas";
 
-interface SystemRow {
+export interface SystemRow {
   id: string;
   org_id: string;
   name: string;
@@ -33,9 +33,9 @@ const CreateSystemBody = z
   })
   .meta({ id: "CreateSystemRequest" });
 
-const COLUMNS = ["id", "name", "purpose", "created_at"] as const;
+export const SYSTEM_COLUMNS = ["id", "name", "purpose", "created_at"] as const;
 
-function presentSystem(row: Pick<SystemRow, (typeof COLUMNS)[number]>) {
+export function presentSystem(row: Pick<SystemRow, (typeof SYSTEM_COLUMNS)[number]>) {
   return {
     id: row.id,
     name: row.name,
@@ -61,7 +61,7 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
       const row = await db.transaction(async (trx) => {
         const [inserted] = await trx<SystemRow>("systems")
           .insert({ org_id: principal.orgId, name: body.name, purpose: body.purpose })
-          .returning(COLUMNS);
+          .returning(SYSTEM_COLUMNS);
         if (inserted === undefined) throw new Error("insert returned no row");
         await recordAudit(trx, req, {
           action: "system.create",
@@ -90,7 +90,7 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
         db,
         db("systems").where({ org_id: principal.orgId }),
         query,
-        COLUMNS,
+        SYSTEM_COLUMNS,
         presentSystem,
       );
       res.json(page);
@@ -110,7 +110,7 @@ export function systemRoutes(ctx: RouteContext): RouteDefinition[] {
     handler: async ({ res, params, principal }) => {
       const row = await db<SystemRow>("systems")
         .where({ id: params.id, org_id: principal.orgId })
-        .first(...COLUMNS);
+        .first(...SYSTEM_COLUMNS);
       if (row === undefined) throw notFound("system");
       res.json(presentSystem(row));
     },
