@@ -152,11 +152,14 @@ remove_run_cgroups() {
   done < <(run_cgroups)
 }
 
+# Capabilities beyond nspawn's default, each one a droplet's root has: nftables (NET_ADMIN),
+# IPAddressDeny= (BPF and its system call), memory limits and locking (SYS_RESOURCE, IPC_LOCK),
+# process accounting (SYS_PACCT; the kernel keeps it per PID namespace, so the guest's own).
 launch_nspawn() {
   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid systemd-nspawn --boot -D "${RUN_DIR}/root" -M "${NS}" \
     --network-namespace-path="/run/netns/${NS}" --register=no --keep-unit \
     --console=read-only --resolv-conf=off --timezone=off --link-journal=no \
-    --capability=CAP_NET_ADMIN,CAP_BPF,CAP_SYS_RESOURCE,CAP_IPC_LOCK --system-call-filter=bpf \
+    --capability=CAP_NET_ADMIN,CAP_BPF,CAP_SYS_RESOURCE,CAP_IPC_LOCK,CAP_SYS_PACCT --system-call-filter=bpf \
     >>"${RUN_DIR}/console.log" 2>&1 </dev/null {EVENTS_FD}>&- {LOG_FD}>&- &
   printf '%s\n' "$!" >"${RUN_DIR}/nspawn.pid"
 }
