@@ -108,6 +108,21 @@ import {
   renderSysstatDefaults,
 } from "./render/host";
 import {
+  AIDE_CONFIG,
+  AIDE_UNIT,
+  INTEGRITY_TOOL,
+  renderAcctLogrotate,
+  renderAideConfig,
+  renderAideService,
+  renderAideTimer,
+  renderAptIntegrityHook,
+  renderRootkitIgnore,
+  renderRootkitService,
+  renderRootkitTimer,
+  ROOTKIT_IGNORE,
+  ROOTKIT_UNIT,
+} from "./render/intrusion";
+import {
   DATA_MOUNT_UNIT,
   renderAutoUpgrades,
   renderDataMount,
@@ -171,7 +186,7 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "base",
     description:
-      "updates, accounts, sshd, the operators' keel-ops, firewall, fail2ban, journald, host hardening, data volume, swap",
+      "updates, accounts, sshd, the operators' keel-ops, firewall, fail2ban, journald, host hardening, intrusion detection, data volume, swap",
     secrets: [],
     timeoutMinutes: 30,
     args: (v) => ["--data-device", v.dataDevice, "--swap-mb", String(swapSizeMb(v.memoryMb))],
@@ -205,6 +220,15 @@ export const STEPS: readonly StepDefinition[] = [
       file("/etc/default/debsums", renderDebsumsDefaults()),
       file(`/etc/systemd/system/${DEBSUMS_UNIT}.service`, renderDebsumsService()),
       file(`/etc/systemd/system/${DEBSUMS_UNIT}.timer`, renderDebsumsTimer()),
+      file(INTEGRITY_TOOL, readServerTool("keel-integrity")),
+      file(AIDE_CONFIG, renderAideConfig()),
+      file(`/etc/systemd/system/${AIDE_UNIT}.service`, renderAideService()),
+      file(`/etc/systemd/system/${AIDE_UNIT}.timer`, renderAideTimer()),
+      file(ROOTKIT_IGNORE, renderRootkitIgnore()),
+      file(`/etc/systemd/system/${ROOTKIT_UNIT}.service`, renderRootkitService()),
+      file(`/etc/systemd/system/${ROOTKIT_UNIT}.timer`, renderRootkitTimer()),
+      file("/etc/apt/apt.conf.d/80keel-integrity", renderAptIntegrityHook()),
+      file("/etc/logrotate.d/keel-acct", renderAcctLogrotate()),
       ...ROOT_SHELL_UNITS.map((unit) =>
         file(`/etc/systemd/system/${unit}.d/50-keel-hardening.conf`, renderRootShellHardening()),
       ),

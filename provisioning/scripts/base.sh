@@ -124,6 +124,9 @@ harden_host() {
   install_rendered /etc/profile.d/keel.sh 0644 root root
   ensure_login_default SHA_CRYPT_MIN_ROUNDS 100000
   ensure_login_default SHA_CRYPT_MAX_ROUNDS 500000
+  # Files a login session creates are not readable by other users. Keel's steps set their own
+  # umask (077) and every mode explicitly; services take systemd's.
+  ensure_login_default UMASK 027
   ensure_mode /etc/ssh/sshd_config 0600
   ensure_mode /etc/sudoers.d 0750
   local cron
@@ -152,6 +155,45 @@ ensure_login_default() {
     printf '%s\t\t%s\n' "${key}" "${value}" >>/etc/login.defs
   fi
   note_change "${key} ${value} in /etc/login.defs"
+}
+
+# Intrusion detection: AIDE's baseline of the files no package checksum covers (taken again
+# after each step and each apt run that changed them), chkrootkit daily, process accounting, and
+# password quality should an operator ever give an account a console password.
+detect_intrusions() {
+  ensure_packages aide chkrootkit acct libpam-pwquality
+  install_rendered /usr/local/sbin/keel-integrity 0755 root root
+  install_rendered /etc/aide/aide.conf 0600 root root
+  install_rendered /etc/keel/chkrootkit.ignore 0644 root root
+  install_rendered /etc/apt/apt.conf.d/80keel-integrity 0644 root root
+  install_rendered /etc/logrotate.d/keel-acct 0644 root root
+  local unit changed=0
+  for unit in keel-aide.service keel-aide.timer keel-chkrootkit.service keel-chkrootkit.timer; do
+    install_rendered "/etc/systemd/system/${unit}" 0644 root root
+    if last_changed; then changed=1; fi
+  done
+  if ((changed == 1)); then daemon_reload; fi
+  apply_service keel-aide.timer none
+  apply_service keel-chkrootkit.timer none
+  # Debian's own timer mails its report, and a server without a mail program fails it.
+  if systemctl is-enabled --quiet chkrootkit.timer 2>/dev/null; then
+    systemctl disable --now --quiet chkrootkit.timer
+    note_change "disabled chkrootkit.timer (keel-chkrootkit.timer runs the scan)"
+  fi
+  apply_service acct.service none
+  restrict_toolchain
+}
+
+# chkrootkit needs binutils, whose assembler and linker no service account has a use for: an
+# intruder in one should not build code on the server. Root only, kept across upgrades.
+restrict_toolchain() {
+  local tool path
+  for tool in as ld; do
+    path="$(readlink -f "/usr/bin/${tool}")"
+    dpkg-statoverride --list "${path}" >/dev/null && continue
+    dpkg-statoverride --update --add root root 0750 "${path}"
+    note_change "${path} executable by root only"
+  done
 }
 
 configure_sysctl() {
@@ -244,6 +286,7 @@ main() {
   mount_data_volume "${data_device}"
   ensure_swap "${swap_mb}"
   ensure_directories
+  detect_intrusions
   keel_finish
 }
 

@@ -38,8 +38,12 @@ note_change() {
   printf 'keel %s: changed: %s\n' "${KEEL_STEP}" "$*"
 }
 
-# keel_finish: the last line of every step, which the end-to-end tests read.
+# keel_finish: the last line of every step, which the end-to-end tests read. What a step changed
+# becomes part of the file integrity baseline (the base step installs keel-integrity).
 keel_finish() {
+  if ((KEEL_CHANGES > 0)) && [[ -x /usr/local/sbin/keel-integrity ]]; then
+    /usr/local/sbin/keel-integrity accept "keel ${KEEL_STEP}"
+  fi
   if ((KEEL_CHANGES == 0)); then
     info "no changes"
   else
