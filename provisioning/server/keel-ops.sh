@@ -6,7 +6,7 @@
 #               memory, failed units, backups, firing alerts
 #   releases    the API releases kept on the server as JSON, the active one marked
 #   logs SOURCE [--since DURATION] [--lines N] [--grep TEXT] [--follow]
-#               SOURCE: api nginx nginx-errors postgres redis backup ssh system
+#               SOURCE: api nginx nginx-errors postgres redis backup integrity ssh system
 #               DURATION: a number and s, m, h or d (default 1h, at most 7d); N: the last N
 #               lines (default 200, at most 10000); TEXT: a fixed string of letters, digits
 #               and . _ : @ / = + -
@@ -250,12 +250,13 @@ logs() {
       api) from_journal "${since}" "${follow}" cat -u 'keel-api@*.service' ;;
       redis) from_journal "${since}" "${follow}" short-iso -u redis-server.service ;;
       backup) from_journal "${since}" "${follow}" short-iso -u 'keel-backup*' -u 'keel-restore-drill*' ;;
+      integrity) from_journal "${since}" "${follow}" short-iso -t keel-integrity -t debsums ;;
       ssh) from_journal "${since}" "${follow}" short-iso -u ssh.service ;;
       system) from_journal "${since}" "${follow}" short-iso ;;
       nginx) from_file "${since}" "${follow}" /var/log/nginx/access.log 10 '%Y-%m-%dT%H:%M:%S' ;;
       nginx-errors) from_file "${since}" "${follow}" /var/log/nginx/error.log 1 '%Y/%m/%d %H:%M:%S' ;;
       postgres) from_file "${since}" "${follow}" /var/log/postgresql/postgresql-17-main.log 1 '%Y-%m-%d %H:%M:%S' ;;
-      *) die "logs: unknown source \"${source}\"; sources: api nginx nginx-errors postgres redis backup ssh system" ;;
+      *) die "logs: unknown source \"${source}\"; sources: api nginx nginx-errors postgres redis backup integrity ssh system" ;;
     esac
   } | if [[ -n "${text}" ]]; then grep --line-buffered -F -- "${text}" || true; else cat; fi |
     if ((follow == 1)); then cat; else tail -n "${lines}"; fi

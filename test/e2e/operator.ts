@@ -211,6 +211,20 @@ export function describeOperatorAccess(context: () => OperatorContext): void {
       expect(JSON.parse(lines[0] ?? "")).to.include({ requestId: id, status: 401 });
     });
 
+    it("when the operator asks for the integrity log, then it shows the file integrity baselines Keel's steps took", async () => {
+      const { operator } = context();
+      const integrity = await operator.ops(
+        "logs",
+        "integrity",
+        "--since",
+        "7d",
+        "--lines",
+        "10000",
+      );
+      expect(integrity.status, integrity.stderr).to.equal(0);
+      expect(integrity.stdout).to.include("keel-integrity: first baseline, after keel base");
+    });
+
     it("when the operator opens the dashboard, then Prometheus answers through the tunnel and scrapes every target", async () => {
       const { operator } = context();
       const port = 19090;
