@@ -38,13 +38,15 @@ Keel = ftype+p+u+g+n+l+s+sha256
 }
 
 /**
- * chkrootkit's findings that are Debian's own files: fail2ban ships its test suite's Apache
- * password files, hidden files under /usr/lib that chkrootkit flags as suspicious. The lines are
- * extended regular expressions; chkrootkit's headline is dropped so only paths decide.
+ * chkrootkit's findings that are this server's own, as extended regular expressions: fail2ban
+ * ships its test suite's Apache password files (hidden files under /usr/lib), and PostgreSQL
+ * keeps its dynamic shared memory in /dev/shm while queries run in parallel. chkrootkit's
+ * headlines are dropped too, so only paths decide.
  */
 export function renderRootkitIgnore(): string {
-  return `^WARNING: The following suspicious files and directories were found:$
+  return `^WARNING: The following suspicious files (and directories were found|were found in /dev):$
 ^/usr/lib/python3/dist-packages/fail2ban/tests/files/config/apache-auth/[a-z_/]+/\\.ht(access|passwd) \\[From Debian package: fail2ban\\]$
+^/dev/shm/PostgreSQL\\.[0-9]+$
 ^$
 `;
 }
