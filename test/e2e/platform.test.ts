@@ -550,6 +550,29 @@ rm -f "$p"; echo "found=$found"`;
       await waitInside(standin, "test -s /var/log/nginx/access.log && echo written", "written", 10);
     });
 
+    /**
+     * Starts a check's unit, which passes; then changes the system with `spoil`, starts it again
+     * and undoes the change with `mend` whatever happens. Returns what the failed run logged at
+     * priority err.
+     */
+    const failedCheck = async (unit: string, spoil: string, mend: string): Promise<string> => {
+      const start = async (): Promise<number> =>
+        (await standin.ssh(`systemctl start ${unit}`, { timeoutMs: 120_000 })).code;
+      expect(await start(), `${unit} before the change`).to.equal(0);
+      const since = (await sh(standin, "date +%s")).trim();
+      await sh(standin, spoil);
+      let code: number;
+      try {
+        code = await start();
+      } finally {
+        await sh(standin, mend);
+      }
+      expect(code, `${unit} after the change`).to.not.equal(0);
+      const said = await sh(standin, `journalctl -q -o cat -p err -u ${unit} --since @${since}`);
+      await sh(standin, `systemctl reset-failed ${unit}`);
+      return said;
+    };
+
     it("when keel-debsums.service checks the packages in its sandbox, then it passes, and a changed packaged file fails it, named at priority err", async () => {
       expect(
         (
@@ -559,22 +582,13 @@ rm -f "$p"; echo "found=$found"`;
           )
         ).trim(),
       ).to.equal("enabled\nactive");
-      expect((await standin.ssh("systemctl start keel-debsums.service")).code).to.equal(0);
       const file = "/usr/share/nginx/html/index.html";
-      const since = (await sh(standin, "date +%s")).trim();
-      await sh(standin, `cp -a ${file} /root/debsums-test && echo changed >> ${file}`);
-      let code: number;
-      try {
-        code = (await standin.ssh("systemctl start keel-debsums.service", { timeoutMs: 120_000 }))
-          .code;
-      } finally {
-        await sh(standin, `mv /root/debsums-test ${file}`);
-      }
-      expect(code).to.not.equal(0);
-      expect(
-        await sh(standin, `journalctl -q -o cat -p err -u keel-debsums --since @${since}`),
-      ).to.include(`debsums: changed file ${file} (from nginx-common package)`);
-      await sh(standin, "systemctl reset-failed keel-debsums.service");
+      const said = await failedCheck(
+        "keel-debsums.service",
+        `cp -a ${file} /root/debsums-test && echo changed >> ${file}`,
+        `mv /root/debsums-test ${file}`,
+      );
+      expect(said).to.include(`debsums: changed file ${file} (from nginx-common package)`);
     });
 
     it("when keel-aide.service checks the files in its sandbox, then what apt installed is accepted, and a file changed by hand fails it, named at priority err", async () => {
@@ -590,21 +604,13 @@ rm -f "$p"; echo "found=$found"`;
       expect(await sh(standin, "journalctl -q -o cat -t keel-integrity")).to.match(
         /new baseline after apt: \d+ added/,
       );
-      expect((await standin.ssh(`systemctl start ${AIDE_UNIT}.service`)).code).to.equal(0);
       const file = "/etc/issue.net";
-      const since = (await sh(standin, "date +%s")).trim();
-      await sh(standin, `cp -a ${file} /root/aide-test && echo changed >> ${file}`);
-      let code: number;
-      try {
-        code = (await standin.ssh(`systemctl start ${AIDE_UNIT}.service`)).code;
-      } finally {
-        await sh(standin, `mv /root/aide-test ${file}`);
-      }
-      expect(code).to.not.equal(0);
-      expect(
-        await sh(standin, `journalctl -q -o cat -p err -u ${AIDE_UNIT} --since @${since}`),
-      ).to.include(`File: ${file}`);
-      await sh(standin, `systemctl reset-failed ${AIDE_UNIT}.service`);
+      const said = await failedCheck(
+        `${AIDE_UNIT}.service`,
+        `cp -a ${file} /root/aide-test && echo changed >> ${file}`,
+        `mv /root/aide-test ${file}`,
+      );
+      expect(said).to.include(`File: ${file}`);
       // Put back as it was, the file is no longer reported.
       expect((await standin.ssh(`systemctl start ${AIDE_UNIT}.service`)).code).to.equal(0);
     });
@@ -618,21 +624,9 @@ rm -f "$p"; echo "found=$found"`;
           )
         ).trim(),
       ).to.equal("enabled\ndisabled");
-      expect((await standin.ssh(`systemctl start ${ROOTKIT_UNIT}.service`)).code).to.equal(0);
       const file = "/usr/lib/.keel-rootkit-test";
-      const since = (await sh(standin, "date +%s")).trim();
-      await sh(standin, `touch ${file}`);
-      let code: number;
-      try {
-        code = (await standin.ssh(`systemctl start ${ROOTKIT_UNIT}.service`)).code;
-      } finally {
-        await sh(standin, `rm -f ${file}`);
-      }
-      expect(code).to.not.equal(0);
-      expect(
-        await sh(standin, `journalctl -q -o cat -p err -u ${ROOTKIT_UNIT} --since @${since}`),
-      ).to.include(`${file} [Not from a Debian package]`);
-      await sh(standin, `systemctl reset-failed ${ROOTKIT_UNIT}.service`);
+      const said = await failedCheck(`${ROOTKIT_UNIT}.service`, `touch ${file}`, `rm -f ${file}`);
+      expect(said).to.include(`${file} [Not from a Debian package]`);
     });
 
     it("when a command runs, then process accounting records it, and a login's umask keeps new files from other users", async () => {
