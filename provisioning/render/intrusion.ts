@@ -103,7 +103,7 @@ RestrictAddressFamilies=AF_UNIX`,
  * processes, devices (without opening one) and interfaces.
  */
 export function renderRootkitService(): string {
-  return `# Managed by Keel: Debian's chkrootkit, without the findings that are Debian's own files
+  return `# Managed by Keel: Debian's chkrootkit, without the findings that are this server's own
 # (${ROOTKIT_IGNORE}). A finding fails the unit and is named in the journal.
 ${checkService(
   "Keel: look for rootkits (chkrootkit)",

@@ -2,7 +2,7 @@
 # keel-integrity: Keel's intrusion checks, run by keel-aide.timer and keel-chkrootkit.timer, and
 # AIDE's baseline, taken again by Keel's steps and by apt after they changed the system.
 #   keel-integrity files           files changed since the baseline; exit status 1 if any
-#   keel-integrity rootkits        what chkrootkit finds beyond Debian's own files; 1 if anything
+#   keel-integrity rootkits        what chkrootkit finds beyond the server's own files; 1 if any
 #   keel-integrity accept REASON   a new baseline; what it accepts is counted in the journal
 set -Eeuo pipefail
 
