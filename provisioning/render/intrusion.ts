@@ -2,6 +2,7 @@
 // (AIDE), a daily rootkit scan (chkrootkit) and kernel process accounting (acct), each cheap
 // enough for the smallest droplet: no daemon, a few seconds of one core a day.
 import { SANDBOX_BASELINE, SYSCALL_BASELINE } from "./sandbox";
+import { LOG_ROTATION } from "./system";
 
 /** Keel's tool that runs AIDE and chkrootkit and takes AIDE's new baseline. */
 export const INTEGRITY_TOOL = "/usr/local/sbin/keel-integrity";
@@ -152,13 +153,7 @@ DPkg::Post-Invoke { "if [ -x ${INTEGRITY_TOOL} ]; then ${INTEGRITY_TOOL} accept 
 export function renderAcctLogrotate(): string {
   return `# Managed by Keel: process accounting (acct), rotated daily or at 100 MB, 14 kept, compressed.
 /var/log/account/pacct {
-	daily
-	maxsize 100M
-	missingok
-	rotate 14
-	compress
-	delaycompress
-	notifempty
+${LOG_ROTATION}
 	copytruncate
 }
 `;

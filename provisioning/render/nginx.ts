@@ -4,6 +4,7 @@
 import { NGINX_STATUS_PORT } from "./monitoring";
 import type { RateLimits } from "../../infra/config-rules";
 import { ACME_WEBROOT, apiPort } from "../layout";
+import { LOG_ROTATION } from "./system";
 
 export const NGINX_INCLUDE_DIR = "/etc/nginx/keel.d";
 export const NGINX_SNIPPET_DIR = "/etc/nginx/snippets";
@@ -342,13 +343,7 @@ fi
 export function renderNginxLogrotate(): string {
   return `# Managed by Keel: nginx's logs, rotated daily or at 100 MB, 14 kept, compressed.
 /var/log/nginx/*.log {
-	daily
-	maxsize 100M
-	missingok
-	rotate 14
-	compress
-	delaycompress
-	notifempty
+${LOG_ROTATION}
 	create 0640 www-data adm
 	sharedscripts
 	postrotate

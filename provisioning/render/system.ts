@@ -1,6 +1,18 @@
-// System settings of the base step: journald limits, security updates, kernel settings, swap
+// System settings of the base step: journald limits, log rotation, security updates, kernel settings, swap
 // and the data volume's mount unit.
 import { DATA_DIR } from "../layout";
+
+/**
+ * How Keel's logrotate entries rotate a log: daily, or within the hour once it passes 100 MB
+ * (logrotate runs hourly), 14 kept, compressed but for the newest rotated one.
+ */
+export const LOG_ROTATION = `\tdaily
+\tmaxsize 100M
+\tmissingok
+\trotate 14
+\tcompress
+\tdelaycompress
+\tnotifempty`;
 
 export function renderJournald(): string {
   return `# Managed by Keel: keep the journal on disk, bounded in size and age.
